@@ -1,0 +1,129 @@
+"""ailib_sc: one fast, typed, structured-concurrency client for every major LLM
+provider, for trio and asyncio programs.
+
+>>> async with AiClient(Provider.OPENAI) as client:
+...     resp = await client.chat_completion(ChatCompletionRequest(
+...         model="gpt-4o-mini",
+...         messages=[Message(role=Role.USER, content=Content.Text("Hello"))]))
+...     print(resp.first_text())
+"""
+
+from __future__ import annotations
+
+from ._client import AiClient as AiClient
+from ._client import ClientState as ClientState
+from ._config import ConnectionOptions as ConnectionOptions
+from ._content import Content as Content
+from ._content import ContentPart as ContentPart
+from ._errors import AiLibError as AiLibError
+from ._errors import ApiError as ApiError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import ClientClosedError as ClientClosedError
+from ._errors import ClientStateError as ClientStateError
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import ConflictError as ConflictError
+from ._errors import ConnectError as ConnectError
+from ._errors import ConnectTimeoutError as ConnectTimeoutError
+from ._errors import ContextLengthError as ContextLengthError
+from ._errors import InvalidRequestError as InvalidRequestError
+from ._errors import MissingApiKeyError as MissingApiKeyError
+from ._errors import ModelNotFoundError as ModelNotFoundError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import OverloadedError as OverloadedError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import PoolTimeoutError as PoolTimeoutError
+from ._errors import ProxyError as ProxyError
+from ._errors import QuotaExceededError as QuotaExceededError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import ReadTimeoutError as ReadTimeoutError
+from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import ResponseDecodeError as ResponseDecodeError
+from ._errors import ServerError as ServerError
+from ._errors import TransportError as TransportError
+from ._errors import TransportTimeoutError as TransportTimeoutError
+from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import WriteTimeoutError as WriteTimeoutError
+from ._quick import quick_chat_text as quick_chat_text
+from ._registry import AuthStyle as AuthStyle
+from ._registry import Provider as Provider
+from ._registry import ProviderConfig as ProviderConfig
+from ._transport import PoolStatistics as PoolStatistics
+from ._types import ChatCompletionRequest as ChatCompletionRequest
+from ._types import ChatCompletionResponse as ChatCompletionResponse
+from ._types import Choice as Choice
+from ._types import CompletionTokensDetails as CompletionTokensDetails
+from ._types import FunctionCall as FunctionCall
+from ._types import FunctionDefinition as FunctionDefinition
+from ._types import Message as Message
+from ._types import ModelInfo as ModelInfo
+from ._types import PromptTokensDetails as PromptTokensDetails
+from ._types import ResponseFormat as ResponseFormat
+from ._types import Role as Role
+from ._types import Tool as Tool
+from ._types import ToolCall as ToolCall
+from ._types import ToolChoice as ToolChoice
+from ._types import ToolChoiceFunction as ToolChoiceFunction
+from ._types import Usage as Usage
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "AiClient",
+    "AiLibError",
+    "ApiError",
+    "AuthStyle",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "Choice",
+    "ClientClosedError",
+    "ClientState",
+    "ClientStateError",
+    "CompletionTokensDetails",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "ConnectTimeoutError",
+    "ConnectionOptions",
+    "Content",
+    "ContentPart",
+    "ContextLengthError",
+    "FunctionCall",
+    "FunctionDefinition",
+    "InvalidRequestError",
+    "Message",
+    "MissingApiKeyError",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "PoolStatistics",
+    "PoolTimeoutError",
+    "PromptTokensDetails",
+    "Provider",
+    "ProviderConfig",
+    "ProxyError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "RemoteProtocolError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ResponseFormat",
+    "Role",
+    "ServerError",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "ToolChoiceFunction",
+    "TransportError",
+    "TransportTimeoutError",
+    "UnprocessableEntityError",
+    "Usage",
+    "WriteTimeoutError",
+    "quick_chat_text",
+)

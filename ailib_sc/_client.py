@@ -1,0 +1,318 @@
+"""``AiClient``: one client, a few verbs, any provider."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import anyio
+
+from ._config import ConnectionOptions, Settings, resolve
+from ._errors import (
+    AiLibError,
+    ApiError,
+    ClientClosedError,
+    ClientStateError,
+    ConfigurationError,
+    scrub,
+)
+from ._registry import Provider, ProviderConfig
+from ._transport import Origin, PoolStatistics, Transport
+from ._validate import validate_request
+
+if TYPE_CHECKING:
+    from types import ModuleType, TracebackType
+
+    from ._types import ChatCompletionRequest, ChatCompletionResponse, ModelInfo
+
+__all__ = ["AiClient", "ClientState"]
+
+_FAMILIES = {"openai_chat": "ailib_sc._wire.openai_chat"}
+
+
+class ClientState(enum.Enum):
+    """Where an :class:`AiClient` is in its life."""
+
+    UNOPENED = "unopened"  # constructed; enter ``async with`` to use it
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Endpoint:
+    __slots__ = ("origin", "target")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.origin = Origin.from_url(url)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        self.target = target.encode("ascii")
+
+
+def _provider_config(provider: Provider | ProviderConfig | str) -> ProviderConfig:
+    if isinstance(provider, ProviderConfig):
+        return provider
+    if isinstance(provider, Provider):
+        return provider.config
+    if isinstance(provider, str):
+        return Provider.from_name(provider).config
+    raise ConfigurationError(
+        f"provider must be a Provider, a ProviderConfig or a provider name, got "
+        f"{type(provider).__name__}"
+    )
+
+
+class AiClient:
+    """One async client for one provider, for trio and asyncio alike.
+
+    Use it as an async context manager; it owns a connection pool (HTTP/2 where
+    the server offers it, HTTP/1.1 otherwise) and closes it on exit::
+
+        async with AiClient(Provider.OPENAI) as client:
+            resp = await client.chat_completion(req)
+
+    Args:
+        provider: a :class:`Provider`, a :class:`ProviderConfig` from
+            ``Provider.custom(...)``, or a provider name.
+        options: connection options; see :class:`ConnectionOptions`.
+
+    Raises:
+        MissingApiKeyError: the provider needs a key and none was given or found;
+            the message names the environment variable to set.
+        ConfigurationError: invalid options or environment values.
+    """
+
+    def __init__(
+        self,
+        provider: Provider | ProviderConfig | str,
+        options: ConnectionOptions | None = None,
+    ) -> None:
+        config = _provider_config(provider)
+        self._settings: Settings = resolve(config, options or ConnectionOptions())
+        module = _FAMILIES.get(config.family)
+        if module is None:
+            raise ConfigurationError(
+                f"provider {config.id!r} uses wire family {config.family!r}, which this "
+                f"version does not support; supported: {', '.join(sorted(_FAMILIES))}"
+            )
+        self._codec: ModuleType = importlib.import_module(module)
+        base = self._settings.base_url
+        self._chat = _Endpoint(base + config.chat_path)
+        self._models = (
+            _Endpoint(base + config.models_path) if config.models_path else None
+        )
+        common = list(self._settings.headers) + list(self._settings.auth_headers)
+        self._get_headers = common
+        self._post_headers = [*common, (b"content-type", b"application/json")]
+        self._transport = Transport(self._settings)
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._state = ClientState.UNOPENED
+
+    @classmethod
+    def with_options(
+        cls, provider: Provider | ProviderConfig | str, options: ConnectionOptions
+    ) -> AiClient:
+        """Same as ``AiClient(provider, options)``, after ai-lib's constructor."""
+        return cls(provider, options)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def state(self) -> ClientState:
+        """:class:`ClientState`: unopened, open or closed."""
+        return self._state
+
+    @property
+    def provider(self) -> ProviderConfig:
+        """The provider this client talks to."""
+        return self._settings.provider
+
+    @property
+    def base_url(self) -> str:
+        """The API root in use, after options and environment."""
+        return self._settings.base_url
+
+    async def __aenter__(self) -> AiClient:
+        if self._state is not ClientState.UNOPENED:
+            raise ClientStateError(
+                "an AiClient can be entered once; create a new one instead",
+                provider=self.provider.id,
+            )
+        await self._transport.__aenter__()
+        limit = self._settings.options.max_concurrency
+        self._limiter = anyio.CapacityLimiter(limit) if limit else None
+        self._state = ClientState.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._state = ClientState.CLOSED
+        await self._transport.__aexit__(et, e, tb)
+
+    async def aclose(self) -> None:
+        """Close every connection now. Idempotent; later calls raise
+        :class:`ClientClosedError`. Shielded from cancellation, so it always
+        finishes; leaving ``async with`` calls it for you."""
+        self._state = ClientState.CLOSED
+        await self._transport.aclose()
+
+    def _check_open(self) -> None:
+        if self._state is not ClientState.OPEN:
+            if self._state is ClientState.CLOSED:
+                raise ClientClosedError(
+                    "this AiClient is closed; create a new one",
+                    provider=self.provider.id,
+                )
+            raise ClientStateError(
+                "this AiClient is not open; use `async with AiClient(...) as client:`",
+                provider=self.provider.id,
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"AiClient(provider={self.provider.id!r}, base_url={self.base_url!r}, "
+            f"state={self._state.value!r})"
+        )
+
+    def statistics(self) -> PoolStatistics:
+        """A snapshot of the connection pool (connections, idle, in use, streams)."""
+        return self._transport.statistics()
+
+    # ------------------------------------------------------------ helpers
+
+    def resolve_model(self, model: str) -> str:
+        """``model`` itself, or for ``"auto"`` the ``<PROVIDER>_MODEL`` environment
+        variable, else the provider's default model.
+
+        Raises:
+            ConfigurationError: ``"auto"`` with neither set.
+        """
+        if model != "auto":
+            return model
+        config = self.provider
+        chosen = (os.environ.get(config.model_env) if config.model_env else None) or (
+            config.default_model
+        )
+        if not chosen:
+            raise ConfigurationError(
+                f'model="auto" but {config.model_env or "no model env var"} is unset and '
+                f"provider {config.id!r} has no default model; set it or name a model",
+                provider=config.id,
+            )
+        return chosen
+
+    def _tag(self, err: AiLibError) -> AiLibError:
+        err.provider = self.provider.id
+        key = self._settings.api_key
+        if key and key in err.message:
+            err.message = scrub(err.message, key)
+            err.args = (err.message,)
+        return err
+
+    async def _exchange(
+        self,
+        endpoint: _Endpoint,
+        method: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        limiter = self._limiter
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            resp = await self._transport.request(
+                endpoint.origin, method, endpoint.target, headers, body
+            )
+            try:
+                data = await resp.read()
+            finally:
+                await resp.aclose()
+            return resp.status, resp.header_map(), data
+        finally:
+            if limiter is not None:
+                limiter.release()
+
+    def _error(self, status: int, headers: dict[str, str], body: bytes) -> ApiError:
+        err: ApiError = self._codec.decode_error(status, headers, body)
+        if err.request_id is None:
+            for name in self.provider.request_id_headers:
+                if name in headers:
+                    err.request_id = headers[name]
+                    break
+        self._tag(err)
+        return err
+
+    # ------------------------------------------------------------ verbs
+
+    async def chat_completion(
+        self, request: ChatCompletionRequest
+    ) -> ChatCompletionResponse:
+        """Send one chat completion and return the whole response.
+
+        Args:
+            request: the request; ``model="auto"`` resolves per :meth:`resolve_model`.
+
+        Returns:
+            The decoded :class:`ChatCompletionResponse`.
+
+        Raises:
+            InvalidRequestError: ``request`` is malformed (nothing was sent).
+            ApiError subclasses: the provider answered with an error status.
+            TransportError subclasses: connection, timeout or protocol failures.
+            ResponseDecodeError: a 2xx body that is not a chat completion.
+            ClientStateError / ClientClosedError: the client is not open.
+
+        Cancellation: the exchange stops at once; an HTTP/2 stream is reset, an
+        HTTP/1.1 connection with an unread body is closed, the pool is left clean.
+        """
+        self._check_open()
+        validate_request(request)
+        model = self.resolve_model(request.model)
+        body: bytes = self._codec.encode_request(request, model=model)
+        try:
+            status, headers, data = await self._exchange(
+                self._chat, b"POST", self._post_headers, body
+            )
+            if status >= 300:
+                raise self._error(status, headers, data)
+            resp: ChatCompletionResponse = self._codec.decode_response(data)
+            return resp
+        except AiLibError as err:
+            self._tag(err)
+            raise
+
+    async def list_models(self) -> list[ModelInfo]:
+        """List the models the provider offers to this key.
+
+        Raises:
+            ConfigurationError: the provider has no models endpoint.
+            ApiError / TransportError subclasses: as for :meth:`chat_completion`.
+        """
+        self._check_open()
+        if self._models is None:
+            raise ConfigurationError(
+                f"provider {self.provider.id!r} has no models endpoint",
+                provider=self.provider.id,
+            )
+        try:
+            status, headers, data = await self._exchange(
+                self._models, b"GET", self._get_headers, b""
+            )
+            if status >= 300:
+                raise self._error(status, headers, data)
+            models: list[ModelInfo] = self._codec.decode_models(data)
+            return models
+        except AiLibError as err:
+            self._tag(err)
+            raise
+
+
+AiClient.__module__ = ClientState.__module__ = "ailib_sc"

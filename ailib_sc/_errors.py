@@ -1,0 +1,392 @@
+"""The error tree. Every exception ailib_sc raises on purpose is an ``AiLibError``::
+
+    AiLibError
+    ├── ConfigurationError            bad options, unknown provider, bad URL
+    │   └── MissingApiKeyError        no key: names the env var to set
+    ├── InvalidRequestError           bad input caught before any I/O
+    ├── ClientStateError              client not opened with ``async with``
+    │   └── ClientClosedError         client used after ``aclose()``
+    ├── TransportError                the exchange failed below HTTP
+    │   ├── ConnectError              (retryable) DNS, refused, TLS handshake
+    │   ├── ProxyError                the proxy refused the tunnel
+    │   ├── RemoteProtocolError       (retryable) peer broke HTTP, hung up
+    │   └── TransportTimeoutError     (retryable)
+    │       ├── ConnectTimeoutError
+    │       ├── ReadTimeoutError      no bytes for ``read_timeout`` seconds
+    │       ├── WriteTimeoutError
+    │       └── PoolTimeoutError      no connection free for ``pool_timeout``
+    ├── ResponseDecodeError           a 2xx body we could not decode
+    └── ApiError                      the provider answered with an error status
+        ├── BadRequestError           400
+        │   └── ContextLengthError    413, or the prompt exceeds the context window
+        ├── AuthenticationError       401
+        ├── PermissionDeniedError     403
+        ├── NotFoundError             404
+        │   └── ModelNotFoundError    the model does not exist or is not yours
+        ├── RequestTimeoutError       (retryable) 408
+        ├── ConflictError             (retryable) 409
+        ├── UnprocessableEntityError  422
+        ├── RateLimitError            (retryable) 429, slow down
+        ├── QuotaExceededError        429 insufficient_quota: retrying won't help
+        └── ServerError               (retryable) 5xx
+            └── OverloadedError       (retryable) 503 / 529
+
+Classification is data (status and provider code → class), never substring guesses.
+Messages never contain an API key: :func:`scrub` removes it from provider text.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "AiLibError",
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "ConnectTimeoutError",
+    "ContextLengthError",
+    "InvalidRequestError",
+    "MissingApiKeyError",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "PoolTimeoutError",
+    "ProxyError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "RemoteProtocolError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TransportError",
+    "TransportTimeoutError",
+    "UnprocessableEntityError",
+    "WriteTimeoutError",
+]
+
+
+class AiLibError(Exception):
+    """Root of every error ailib_sc raises on purpose.
+
+    Attributes:
+        message: what went wrong and, where we know it, how to fix it.
+        status: HTTP status, or None when no response arrived.
+        code: the provider's error code (``"model_not_found"``), if any.
+        request_id: the provider's request id from the response headers.
+        retry_after: seconds the provider asked us to wait, if it said.
+        provider: provider id (``"openai"``), when known.
+        attempts: how many attempts were made before this error surfaced.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.provider = provider
+        self.attempts = attempts
+
+    def is_retryable(self) -> bool:
+        """True when sending the same request again may succeed."""
+        return self.retryable
+
+    def __str__(self) -> str:
+        extra = []
+        if self.provider:
+            extra.append(f"provider={self.provider}")
+        if self.status is not None:
+            extra.append(f"status={self.status}")
+        if self.code:
+            extra.append(f"code={self.code}")
+        if self.request_id:
+            extra.append(f"request_id={self.request_id}")
+        return f"{self.message} ({', '.join(extra)})" if extra else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[AiLibError], message: str, state: dict[str, Any]) -> AiLibError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigurationError(AiLibError):
+    """Options, provider or environment are wrong; the message names the fix."""
+
+
+class MissingApiKeyError(ConfigurationError):
+    """No API key was given and none was found in the environment."""
+
+
+class InvalidRequestError(AiLibError):
+    """The request is malformed; caught before anything was sent."""
+
+
+class ClientStateError(AiLibError):
+    """The client is not open: use ``async with AiClient(...) as client:``."""
+
+
+class ClientClosedError(ClientStateError):
+    """The client was closed; open a new one."""
+
+
+class TransportError(AiLibError):
+    """The HTTP exchange failed below the HTTP status level."""
+
+
+class ConnectError(TransportError):
+    """Could not connect (DNS, refused, TLS handshake)."""
+
+    retryable = True
+
+
+class ProxyError(TransportError):
+    """The proxy refused or broke the tunnel."""
+
+
+class RemoteProtocolError(TransportError):
+    """The server broke the HTTP protocol or hung up mid-exchange."""
+
+    retryable = True
+
+
+class TransportTimeoutError(TransportError):
+    """A phase of the exchange took longer than its timeout."""
+
+    retryable = True
+
+
+class ConnectTimeoutError(TransportTimeoutError):
+    """Connecting (TCP + TLS) took longer than ``connect_timeout``."""
+
+
+class ReadTimeoutError(TransportTimeoutError):
+    """No bytes arrived for ``read_timeout`` seconds."""
+
+
+class WriteTimeoutError(TransportTimeoutError):
+    """Sending the request took longer than ``write_timeout``."""
+
+
+class PoolTimeoutError(TransportTimeoutError):
+    """No connection became free within ``pool_timeout``."""
+
+
+class ResponseDecodeError(AiLibError):
+    """A success response whose body could not be decoded."""
+
+
+class ApiError(AiLibError):
+    """The provider answered with an error status.
+
+    Attributes:
+        type: the provider's error type (``"invalid_request_error"``), if any.
+        param: the request parameter the provider blamed, if any.
+        body: the raw error body (at most 8 KiB), for debugging.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        body: bytes = b"",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.type = type
+        self.param = param
+        self.body = body[:8192]
+
+
+class BadRequestError(ApiError):
+    """400: the provider rejected the request."""
+
+
+class ContextLengthError(BadRequestError):
+    """The prompt plus ``max_tokens`` exceeds the model's context window (or 413)."""
+
+
+class AuthenticationError(ApiError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(ApiError):
+    """404: no such endpoint or resource."""
+
+
+class ModelNotFoundError(NotFoundError):
+    """The model does not exist or your key has no access to it."""
+
+
+class RequestTimeoutError(ApiError):
+    """408: the provider timed the request out."""
+
+    retryable = True
+
+
+class ConflictError(ApiError):
+    """409: a conflicting operation was in progress."""
+
+    retryable = True
+
+
+class UnprocessableEntityError(ApiError):
+    """422: well-formed but semantically invalid request."""
+
+
+class RateLimitError(ApiError):
+    """429: too many requests or tokens; wait ``retry_after`` seconds and retry."""
+
+    retryable = True
+
+
+class QuotaExceededError(ApiError):
+    """429 ``insufficient_quota``: the account is out of credit; retrying won't help."""
+
+
+class ServerError(ApiError):
+    """5xx: the provider failed."""
+
+    retryable = True
+
+
+class OverloadedError(ServerError):
+    """503 / 529: the provider is overloaded."""
+
+
+# Provider error codes that decide the class regardless of status.
+_CODE_CLASSES: dict[str, type[ApiError]] = {
+    "context_length_exceeded": ContextLengthError,
+    "string_above_max_length": ContextLengthError,
+    "model_not_found": ModelNotFoundError,
+    "insufficient_quota": QuotaExceededError,
+    "billing_hard_limit_reached": QuotaExceededError,
+    "rate_limit_exceeded": RateLimitError,
+    "overloaded_error": OverloadedError,
+    "invalid_api_key": AuthenticationError,
+}
+
+_STATUS_CLASSES: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    409: ConflictError,
+    413: ContextLengthError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    503: OverloadedError,
+    529: OverloadedError,
+}
+
+
+def error_class(status: int, code: str | None) -> type[ApiError]:
+    """The class for an HTTP error ``status`` and provider error ``code``."""
+    if code is not None:
+        cls = _CODE_CLASSES.get(code)
+        if cls is not None:
+            return cls
+    cls = _STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls
+    if status >= 500:
+        return ServerError
+    if status == 429:
+        return RateLimitError
+    return ApiError
+
+
+_HINTS: dict[type[AiLibError], str] = {
+    AuthenticationError: "check the API key (option api_key or the provider's env var)",
+    ModelNotFoundError: "check the model id; client.list_models() lists what your key can use",
+    ContextLengthError: "shorten the messages or lower max_tokens",
+    QuotaExceededError: "add credit or raise the account's quota; retrying won't help",
+    RateLimitError: "slow down; retry after the delay the provider gave",
+}
+
+
+def hint_for(cls: type[AiLibError]) -> str | None:
+    """A short 'how to fix' for an error class, if we have one."""
+    return _HINTS.get(cls)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], now: float | None = None
+) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    Returns None when absent or unparseable; never negative.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Remove ``secret`` (an API key) from ``text``."""
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, "***")
+    return text
+
+
+for _name in __all__:
+    globals()[_name].__module__ = "ailib_sc"

@@ -1,0 +1,100 @@
+"""The one place where foreign exceptions become ours.
+
+httpcore, h2, ssl, anyio and the OS each raise their own exceptions; every awaited
+network operation in ``_transport`` runs inside :func:`mapped`, which re-raises them
+as the matching :mod:`ailib_sc._errors` class, chained with ``from exc``.
+Cancellation and our own errors pass through untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import TYPE_CHECKING
+
+import anyio
+import h2.exceptions
+import httpcore
+
+from .._errors import (
+    AiLibError,
+    ConnectError,
+    ConnectTimeoutError,
+    PoolTimeoutError,
+    ProxyError,
+    ReadTimeoutError,
+    RemoteProtocolError,
+    TransportError,
+    WriteTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["NotProcessed", "mapped"]
+
+
+class NotProcessed(Exception):
+    """Internal: the server provably did not process this request (refused stream,
+    stream id above GOAWAY's ``last_stream_id``, never sent). The pool sends it
+    again on another connection without counting an attempt."""
+
+
+_MAP: tuple[tuple[type[BaseException], type[TransportError]], ...] = (
+    (httpcore.ConnectTimeout, ConnectTimeoutError),
+    (httpcore.ReadTimeout, ReadTimeoutError),
+    (httpcore.WriteTimeout, WriteTimeoutError),
+    (httpcore.PoolTimeout, PoolTimeoutError),
+    (httpcore.ProxyError, ProxyError),
+    (httpcore.ConnectError, ConnectError),
+    (httpcore.UnsupportedProtocol, ConnectError),
+    (ssl.SSLError, ConnectError),
+    (httpcore.ReadError, RemoteProtocolError),
+    (httpcore.WriteError, RemoteProtocolError),
+    (httpcore.ProtocolError, RemoteProtocolError),
+    (h2.exceptions.ProtocolError, RemoteProtocolError),
+    (anyio.BrokenResourceError, RemoteProtocolError),
+    (anyio.ClosedResourceError, RemoteProtocolError),
+    (anyio.EndOfStream, RemoteProtocolError),
+    (OSError, ConnectError),
+)
+
+
+_TIMEOUTS: dict[str, type[TransportError]] = {
+    "connect": ConnectTimeoutError,
+    "send": WriteTimeoutError,
+    "receive": ReadTimeoutError,
+    "pool": PoolTimeoutError,
+}
+
+
+def translate(exc: BaseException, phase: str) -> TransportError | None:
+    """The error of ours for a foreign ``exc`` raised during ``phase``, or None."""
+    if isinstance(exc, TimeoutError):  # from anyio.fail_after in our own code
+        return _TIMEOUTS.get(phase, ReadTimeoutError)(f"{phase} timed out")
+    for foreign, ours in _MAP:
+        if isinstance(exc, foreign):
+            if (
+                ours is ConnectError
+                and phase != "connect"
+                and not isinstance(exc, ssl.SSLError)
+            ):
+                ours = RemoteProtocolError
+            detail = str(exc) or type(exc).__name__
+            return ours(f"{phase} failed: {detail}")
+    return None
+
+
+@contextlib.contextmanager
+def mapped(phase: str) -> Iterator[None]:
+    """Re-raise foreign exceptions from the body as ours; ``phase`` names the step
+    (``"connect"``, ``"send"``, ``"receive"``) for the message."""
+    try:
+        yield
+    except (AiLibError, NotProcessed):
+        raise
+    except Exception as exc:
+        ours = translate(exc, phase)
+        if ours is None:
+            raise
+        raise ours from exc

@@ -1,0 +1,361 @@
+"""The connection pool we own, one :class:`_OriginPool` per origin.
+
+Theory of operation
+-------------------
+An origin starts in mode UNKNOWN (https with HTTP/2 allowed), H2 (h2c prior
+knowledge) or H1. The first connection to an UNKNOWN origin decides by ALPN;
+requests arriving meanwhile wait for that decision instead of each opening a
+connection of their own.
+
+H2: requests go to the first connection with a free stream slot; a new connection
+opens only when every one is full (at most ``pool_size`` of them). Connections
+report state changes (stream done, GOAWAY, SETTINGS, death) through a callback that
+wakes waiters. The scan is over connections (a handful), never over requests.
+
+H1: a semaphore of ``pool_size`` permits bounds connections in use; idle ones sit
+in a LIFO stack (hot connections first, cold ones age out at the bottom). A new
+connection opens only when the stack is empty, so open connections never exceed
+``pool_size``. A connection idle longer than a second is polled for readability
+before reuse (a readable idle socket means the server hung up); busier ones are
+not polled, so the hot path makes no extra syscall.
+
+Requests that provably never reached the server (:class:`NotProcessed`) are sent
+again on another connection, invisibly, up to ``_MAX_REROUTES`` times.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import httpcore
+import msgspec
+
+from .._errors import PoolTimeoutError, RemoteProtocolError
+from ._connect import Origin, Proxy, open_stream
+from ._errors import NotProcessed, mapped
+from ._h2 import ConnState, H2Connection
+from ._response import H1Response, H2Response, Response
+
+if TYPE_CHECKING:
+    from .._config import Timeouts
+
+__all__ = ["Mode", "OriginPool", "PoolStatistics"]
+
+_MAX_REROUTES = 8
+_POLL_AFTER = 1.0
+
+
+class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the pool, for tests and monitoring.
+
+    Attributes:
+        connections: open connections (HTTP/1.1 and HTTP/2).
+        http2_connections: open HTTP/2 connections.
+        idle: HTTP/1.1 connections idle in the pool.
+        in_use: HTTP/1.1 connections carrying a request.
+        active_streams: HTTP/2 streams open.
+        opened: connections opened since the client started.
+    """
+
+    connections: int = 0
+    http2_connections: int = 0
+    idle: int = 0
+    in_use: int = 0
+    active_streams: int = 0
+    opened: int = 0
+
+
+class Mode(enum.Enum):
+    UNKNOWN = "unknown"
+    H1 = "h1"
+    H2 = "h2"
+
+
+class OriginPool:
+    """Connections to one origin."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        mode: Mode,
+        tg: anyio.abc.TaskGroup,
+        backend: httpcore.AsyncNetworkBackend,
+        ssl_context: object,
+        proxy: Proxy | None,
+        pool_size: int,
+        idle_timeout: float,
+        close_timeout: float,
+    ) -> None:
+        self.origin = origin
+        self.mode = mode if proxy is None or origin.scheme == "https" else Mode.H1
+        self._tg = tg
+        self._backend = backend
+        self._ssl_context = ssl_context
+        self._proxy = proxy
+        self._pool_size = pool_size
+        self._idle_timeout = idle_timeout
+        self.close_timeout = close_timeout
+        self._hc_origin = origin.to_httpcore()
+        self._authority = origin.authority
+        self._scheme = origin.scheme.encode()
+        self.h2: list[H2Connection] = []
+        self.idle: list[tuple[httpcore.AsyncHTTP11Connection, float]] = []
+        self.busy: set[httpcore.AsyncHTTP11Connection] = set()
+        self.sem = anyio.Semaphore(pool_size)
+        self.opened = 0
+        self._connecting: anyio.Event | None = None
+        self._changed = anyio.Event()
+        self.closed = False
+
+    # ------------------------------------------------------------ entry point
+
+    async def request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Timeouts,
+    ) -> Response:
+        """Send one request and return once its response headers arrived.
+
+        Raises:
+            TransportError subclasses (connect, timeouts, protocol), mapped.
+        """
+        for _ in range(_MAX_REROUTES):
+            if self.mode is Mode.H1:
+                return await self._h1_request(method, target, headers, body, timeouts)
+            conn = await self._h2_checkout(timeouts)
+            if conn is None:
+                continue  # the origin turned out to speak HTTP/1.1 only
+            h2_headers = [
+                (b":method", method),
+                (b":authority", self._authority),
+                (b":scheme", self._scheme),
+                (b":path", target),
+                *headers,
+            ]
+            if body:
+                h2_headers.append((b"content-length", str(len(body)).encode()))
+            try:
+                st, status, resp_headers = await conn.send_request(
+                    h2_headers,
+                    body,
+                    write_timeout=timeouts.write,
+                    read_timeout=timeouts.read,
+                )
+            except NotProcessed:
+                continue
+            return H2Response(
+                status, resp_headers, st, timeouts.read, self.close_timeout
+            )
+        raise RemoteProtocolError(
+            f"{_MAX_REROUTES} connections in a row refused the request before "
+            "processing it (GOAWAY / REFUSED_STREAM); the server is shedding load"
+        )
+
+    # ------------------------------------------------------------ HTTP/2
+
+    def _h2_changed(self, conn: H2Connection) -> None:
+        if conn.state is ConnState.CLOSED and conn in self.h2:
+            self.h2.remove(conn)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _h2_checkout(self, timeouts: Timeouts) -> H2Connection | None:
+        deadline = None if timeouts.pool is None else time.monotonic() + timeouts.pool
+        while True:
+            if self.closed:
+                raise RemoteProtocolError("the client is closing")
+            now = time.monotonic()
+            for conn in self.h2:
+                if conn.can_take():
+                    return conn
+            stale = [
+                c
+                for c in self.h2
+                if c.active == 0
+                and (
+                    c.state is not ConnState.OPEN
+                    or now - c.idle_since > self._idle_timeout
+                )
+            ]
+            for conn in stale:
+                await conn.aclose()
+            if stale:
+                continue
+            if self.mode is Mode.H1:
+                return None
+            if self._connecting is None and len(self.h2) < self._pool_size:
+                conn = await self._open_first_or_next(timeouts)
+                if conn is None:
+                    return None
+                continue
+            waiter = self._connecting or self._changed
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise PoolTimeoutError(
+                    f"no HTTP/2 stream slot free within {timeouts.pool:g} s (pool_timeout)"
+                )
+            with anyio.move_on_after(remaining):
+                await waiter.wait()
+
+    async def _open_first_or_next(self, timeouts: Timeouts) -> H2Connection | None:
+        event = self._connecting = anyio.Event()
+        try:
+            stream, alpn = await open_stream(
+                self._backend,
+                self.origin,
+                ssl_context=self._ssl_context,  # type: ignore[arg-type]
+                proxy=self._proxy,
+                timeout=timeouts.connect,
+            )
+            self.opened += 1
+            if self.origin.scheme == "https" and alpn != "h2":
+                self.mode = Mode.H1
+                conn1 = httpcore.AsyncHTTP11Connection(self._hc_origin, stream)
+                self.idle.append((conn1, time.monotonic()))
+                return None
+            conn = H2Connection(stream, on_change=self._h2_changed)
+            try:
+                await conn.start(self._tg, timeouts.write)
+            except BaseException:
+                await conn.aclose()
+                raise
+            self.mode = Mode.H2
+            self.h2.append(conn)
+            return conn
+        finally:
+            self._connecting = None
+            event.set()
+
+    # ------------------------------------------------------------ HTTP/1.1
+
+    async def _h1_request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Timeouts,
+    ) -> Response:
+        try:
+            self.sem.acquire_nowait()
+        except anyio.WouldBlock:
+            with anyio.move_on_after(timeouts.pool) as scope:
+                await self.sem.acquire()
+            if scope.cancelled_caught:
+                raise PoolTimeoutError(
+                    f"no connection free within {timeouts.pool:g} s (pool_timeout); "
+                    "raise pool_size or lower the concurrency"
+                ) from None
+        conn: httpcore.AsyncHTTP11Connection | None = None
+        try:
+            conn = await self._pop_idle()
+            if conn is None:
+                stream, _ = await open_stream(
+                    self._backend,
+                    self.origin,
+                    ssl_context=self._ssl_context,  # type: ignore[arg-type]
+                    proxy=self._proxy,
+                    timeout=timeouts.connect,
+                )
+                self.opened += 1
+                conn = httpcore.AsyncHTTP11Connection(self._hc_origin, stream)
+            self.busy.add(conn)
+            url_target = target
+            if self._proxy is not None and self.origin.scheme == "http":
+                url_target = b"http://" + self._authority + target
+            all_headers = [(b"host", self._authority), *headers]
+            if (
+                self._proxy is not None
+                and self._proxy.auth is not None
+                and (self.origin.scheme == "http")
+            ):
+                all_headers.append((b"proxy-authorization", self._proxy.auth))
+            if body or method == b"POST":
+                all_headers.append((b"content-length", str(len(body)).encode()))
+            req = httpcore.Request(
+                method,
+                httpcore.URL(
+                    scheme=self._scheme,
+                    host=self.origin.host.encode(),
+                    port=self.origin.port,
+                    target=url_target,
+                ),
+                headers=all_headers,
+                content=body,
+                extensions={
+                    "timeout": {
+                        "connect": timeouts.connect,
+                        "read": timeouts.read,
+                        "write": timeouts.write,
+                        "pool": timeouts.pool,
+                    }
+                },
+            )
+            with mapped("send"):
+                resp = await conn.handle_async_request(req)
+        except BaseException:
+            if conn is not None:
+                self.busy.discard(conn)
+                with anyio.CancelScope(shield=True):
+                    await conn.aclose()
+            self.sem.release()
+            raise
+        return H1Response(resp, self, conn, self.close_timeout)
+
+    async def _pop_idle(self) -> httpcore.AsyncHTTP11Connection | None:
+        now = time.monotonic()
+        while self.idle:
+            conn, since = self.idle.pop()
+            idle_for = now - since
+            if (
+                idle_for > self._idle_timeout
+                or conn.is_closed()
+                or (idle_for > _POLL_AFTER and conn.has_expired())
+            ):
+                with anyio.CancelScope(shield=True):
+                    await conn.aclose()
+                continue
+            return conn
+        return None
+
+    def h1_done(self, conn: httpcore.AsyncHTTP11Connection) -> None:
+        """A response on ``conn`` was closed: keep the connection or drop it."""
+        self.busy.discard(conn)
+        if conn.is_idle() and not self.closed:
+            self.idle.append((conn, time.monotonic()))
+        self.sem.release()
+
+    # ------------------------------------------------------------ shutdown & stats
+
+    async def aclose(self) -> None:
+        """Close every connection of this origin."""
+        self.closed = True
+        with anyio.CancelScope(shield=True):
+            for conn in list(self.h2):
+                await conn.aclose()
+            self.h2.clear()
+            for c, _ in self.idle:
+                await c.aclose()
+            self.idle.clear()
+            for c in list(self.busy):
+                await c.aclose()
+        self._changed.set()
+
+    def statistics(self) -> PoolStatistics:
+        h2_open = [c for c in self.h2 if c.state is not ConnState.CLOSED]
+        return PoolStatistics(
+            connections=len(h2_open) + len(self.idle) + len(self.busy),
+            http2_connections=len(h2_open),
+            idle=len(self.idle),
+            in_use=len(self.busy),
+            active_streams=sum(c.active for c in h2_open),
+            opened=self.opened,
+        )

@@ -1,0 +1,315 @@
+"""Plain request and response Structs (seed names from ai-lib, OpenAI shapes).
+
+Requests are frozen, keyword-only and encoded with ``omit_defaults``: a field left at
+``None`` is not sent. Responses decode straight from bytes into these Structs;
+unknown fields are ignored, so providers may add fields without breaking us.
+"""
+
+# No `from __future__ import annotations` here: msgspec resolves Struct
+# annotations in the namespace of `__module__`, which we set to "ailib_sc".
+
+import enum
+from typing import Any, Literal
+
+import msgspec
+
+from ._content import Content, MessageContent
+
+__all__ = [
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "Choice",
+    "CompletionTokensDetails",
+    "FunctionCall",
+    "FunctionDefinition",
+    "Message",
+    "ModelInfo",
+    "PromptTokensDetails",
+    "ResponseFormat",
+    "Role",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "ToolChoiceFunction",
+    "Usage",
+]
+
+
+class Role(enum.StrEnum):
+    """Who speaks a message. Plain strings with these values are accepted too."""
+
+    SYSTEM = "system"
+    DEVELOPER = "developer"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+    FUNCTION = "function"
+
+
+class FunctionCall(msgspec.Struct, frozen=True, kw_only=True):
+    """A function call made by the model: its name and JSON-encoded arguments."""
+
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One tool call in an assistant message (``type`` is ``"function"``)."""
+
+    id: str
+    function: FunctionCall
+    type: str = "function"
+
+
+class FunctionDefinition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A function the model may call.
+
+    Attributes:
+        name: function name, ``[a-zA-Z0-9_-]{1,64}``.
+        description: what it does, for the model.
+        parameters: its arguments as a JSON Schema object.
+        strict: OpenAI structured-outputs strict mode.
+    """
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A tool offered to the model; ``Tool(function=FunctionDefinition(...))``."""
+
+    function: FunctionDefinition
+    type: str = "function"
+
+
+class ToolChoiceFunction(msgspec.Struct, frozen=True, kw_only=True):
+    """Names the function a :class:`ToolChoice` forces."""
+
+    name: str
+
+
+class ToolChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """Force one named tool: ``ToolChoice.named("get_weather")``.
+
+    ``tool_choice`` also takes the strings ``"auto"``, ``"none"`` and ``"required"``.
+    """
+
+    function: ToolChoiceFunction
+    type: str = "function"
+
+    @classmethod
+    def named(cls, name: str) -> "ToolChoice":
+        """Return a choice that forces the function ``name``."""
+        return cls(function=ToolChoiceFunction(name=name))
+
+
+class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Output format: ``{"type": "text" | "json_object" | "json_schema"}``.
+
+    Build it with :meth:`json_object` or :meth:`json_schema`.
+    """
+
+    type: str = "text"
+    json_schema: dict[str, Any] | None = None
+
+    @classmethod
+    def json_object(cls) -> "ResponseFormat":
+        """JSON mode: the model answers with a JSON object."""
+        return cls(type="json_object")
+
+    @classmethod
+    def schema(
+        cls, name: str, schema: dict[str, Any], *, strict: bool = True
+    ) -> "ResponseFormat":
+        """Structured output following ``schema`` (a JSON Schema object)."""
+        return cls(
+            type="json_schema",
+            json_schema={"name": name, "schema": schema, "strict": strict},
+        )
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One chat message, in requests and in responses.
+
+    Attributes:
+        role: who speaks (:class:`Role` or its string value).
+        content: a ``str``, one :class:`Content` part, a list of parts, or None
+            (an assistant message that only calls tools).
+        name: optional participant name.
+        function_call: legacy single function call (assistant messages).
+        tool_calls: tool calls made by the assistant.
+        tool_call_id: on a ``Role.TOOL`` message, the call this answers.
+        refusal: the model's refusal text, when it refused (responses only).
+        reasoning_content: reasoning text some providers return (DeepSeek, Qwen...).
+    """
+
+    role: Role
+    content: MessageContent = None
+    name: str | None = None
+    function_call: FunctionCall | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
+    reasoning_content: str | None = None
+
+    def text(self) -> str:
+        """The message's text: ``content`` if a string, else its text parts joined."""
+        c = self.content
+        if isinstance(c, str):
+            return c
+        if c is None:
+            return ""
+        if isinstance(c, Content.Text):
+            return c.text
+        if isinstance(c, list):
+            return "".join(p.text for p in c if isinstance(p, Content.Text))
+        return ""
+
+
+class ChatCompletionRequest(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
+):
+    """A chat completion request. Fields left at None are not sent.
+
+    Attributes:
+        model: model id, or ``"auto"`` for ``<PROVIDER>_MODEL`` / the provider default.
+        messages: the conversation, at least one message.
+        temperature: sampling temperature, 0..2.
+        top_p: nucleus sampling mass, 0..1.
+        max_tokens: cap on generated tokens.
+        max_completion_tokens: OpenAI's newer cap (includes reasoning tokens).
+        stop: one stop string or up to 4.
+        seed: best-effort deterministic sampling.
+        n: number of choices to generate.
+        presence_penalty / frequency_penalty: -2..2.
+        logit_bias / logprobs / top_logprobs: OpenAI token controls.
+        response_format: :class:`ResponseFormat` (JSON mode, JSON schema).
+        tools / tool_choice / parallel_tool_calls: tool calling.
+        functions / function_call: legacy function calling.
+        user: end-user id for abuse monitoring.
+        reasoning_effort: ``"low"`` / ``"medium"`` / ``"high"`` for reasoning models.
+        extra: provider-specific fields sent as-is at the top level of the body;
+            a key here must not repeat a typed field.
+    """
+
+    model: str
+    messages: list[Message]
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[FunctionDefinition] | None = None
+    function_call: str | dict[str, str] | None = None
+    user: str | None = None
+    reasoning_effort: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+class PromptTokensDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """Breakdown of prompt tokens: ``cached_tokens`` came from the prompt cache."""
+
+    cached_tokens: int = 0
+    audio_tokens: int = 0
+
+
+class CompletionTokensDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """Breakdown of completion tokens (reasoning, audio, predicted outputs)."""
+
+    reasoning_tokens: int = 0
+    audio_tokens: int = 0
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts for one call. The details are None when the provider omits them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens served from the provider's cache (0 when not reported)."""
+        d = self.prompt_tokens_details
+        return d.cached_tokens if d is not None else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Completion tokens spent on hidden reasoning (0 when not reported)."""
+        d = self.completion_tokens_details
+        return d.reasoning_tokens if d is not None else 0
+
+
+class Choice(msgspec.Struct, frozen=True, kw_only=True):
+    """One generated alternative: its index, message and why it stopped."""
+
+    message: Message
+    index: int = 0
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+
+
+class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A chat completion. ``first_text()`` gives the first choice's text."""
+
+    choices: list[Choice]
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+
+    def first_text(self) -> str:
+        """Text of the first choice; ``""`` if there is none (e.g. only tool calls)."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.text()
+
+
+class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One model listed by the provider."""
+
+    id: str
+    object: str = "model"
+    created: int | None = None
+    owned_by: str | None = None
+
+
+for _cls in (
+    Role,
+    FunctionCall,
+    ToolCall,
+    FunctionDefinition,
+    Tool,
+    ToolChoiceFunction,
+    ToolChoice,
+    ResponseFormat,
+    Message,
+    ChatCompletionRequest,
+    PromptTokensDetails,
+    CompletionTokensDetails,
+    Usage,
+    Choice,
+    ChatCompletionResponse,
+    ModelInfo,
+):
+    _cls.__module__ = "ailib_sc"

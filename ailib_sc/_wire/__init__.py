@@ -1,0 +1,1 @@
+"""Wire codecs, one module per provider family. Sans-I/O: no I/O library imported."""
