@@ -49,7 +49,6 @@ from ._quick import quick_chat_text as quick_chat_text
 from ._registry import AuthStyle as AuthStyle
 from ._registry import Provider as Provider
 from ._registry import ProviderConfig as ProviderConfig
-from ._transport import PoolStatistics as PoolStatistics
 from ._types import ChatCompletionRequest as ChatCompletionRequest
 from ._types import ChatCompletionResponse as ChatCompletionResponse
 from ._types import Choice as Choice
@@ -58,6 +57,7 @@ from ._types import FunctionCall as FunctionCall
 from ._types import FunctionDefinition as FunctionDefinition
 from ._types import Message as Message
 from ._types import ModelInfo as ModelInfo
+from ._types import PoolStatistics as PoolStatistics
 from ._types import PromptTokensDetails as PromptTokensDetails
 from ._types import ResponseFormat as ResponseFormat
 from ._types import Role as Role

@@ -20,13 +20,18 @@ from ._errors import (
     scrub,
 )
 from ._registry import Provider, ProviderConfig
-from ._transport import Origin, PoolStatistics, Transport
+from ._transport import Origin, Transport
 from ._validate import validate_request
 
 if TYPE_CHECKING:
     from types import ModuleType, TracebackType
 
-    from ._types import ChatCompletionRequest, ChatCompletionResponse, ModelInfo
+    from ._types import (
+        ChatCompletionRequest,
+        ChatCompletionResponse,
+        ModelInfo,
+        PoolStatistics,
+    )
 
 __all__ = ["AiClient", "ClientState"]
 

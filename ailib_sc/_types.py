@@ -24,6 +24,7 @@ __all__ = [
     "FunctionDefinition",
     "Message",
     "ModelInfo",
+    "PoolStatistics",
     "PromptTokensDetails",
     "ResponseFormat",
     "Role",
@@ -294,6 +295,26 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     owned_by: str | None = None
 
 
+class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the pool, for tests and monitoring.
+
+    Attributes:
+        connections: open connections (HTTP/1.1 and HTTP/2).
+        http2_connections: open HTTP/2 connections.
+        idle: HTTP/1.1 connections idle in the pool.
+        in_use: HTTP/1.1 connections carrying a request.
+        active_streams: HTTP/2 streams open.
+        opened: connections opened since the client started.
+    """
+
+    connections: int = 0
+    http2_connections: int = 0
+    idle: int = 0
+    in_use: int = 0
+    active_streams: int = 0
+    opened: int = 0
+
+
 for _cls in (
     Role,
     FunctionCall,
@@ -311,5 +332,6 @@ for _cls in (
     Choice,
     ChatCompletionResponse,
     ModelInfo,
+    PoolStatistics,
 ):
     _cls.__module__ = "ailib_sc"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ._connect import Origin as Origin
-from ._pool import PoolStatistics as PoolStatistics
 from ._response import Response as Response
 from ._transport import Transport as Transport
 
-__all__ = ("Origin", "PoolStatistics", "Response", "Transport")
+__all__ = ("Origin", "Response", "Transport")

@@ -177,15 +177,29 @@ class H2Connection:
         self.idle_since = time.monotonic()
         self.error: BaseException | None = None
         self._reader_done = anyio.Event()
+        self._settings_seen = anyio.Event()
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, tg: anyio.abc.TaskGroup, write_timeout: float | None) -> None:
-        """Send the preface and settings, then start the reader task in ``tg``."""
+    async def start(
+        self,
+        tg: anyio.abc.TaskGroup,
+        write_timeout: float | None,
+        settings_timeout: float | None,
+    ) -> None:
+        """Send the preface and settings, start the reader task in ``tg`` and wait
+        (at most ``settings_timeout``) for the server's SETTINGS."""
         self._h2.initiate_connection()
         self._h2.increment_flow_control_window(_CONNECTION_WINDOW - 65535)
         await self._flush(write_timeout)
         tg.start_soon(self._read_loop)
+        # The server's SETTINGS is its first frame: wait for it, so the first burst
+        # of requests already respects MAX_CONCURRENT_STREAMS instead of being
+        # refused. Costs nothing on a server that answers promptly.
+        with anyio.move_on_after(settings_timeout):
+            await self._settings_seen.wait()
+        if self.error is not None:
+            raise self.error
 
     def can_take(self) -> bool:
         return self.state is ConnState.OPEN and self.active < self.max_streams
@@ -408,6 +422,7 @@ class H2Connection:
                 await self._close_socket(stop_reader=False)
             finally:
                 self._reader_done.set()
+                self._settings_seen.set()
 
     def _dispatch(self, ev: h2.events.Event) -> None:
         if isinstance(ev, h2.events.DataReceived):
@@ -444,7 +459,9 @@ class H2Connection:
         elif isinstance(ev, h2.events.ConnectionTerminated):
             self._goaway(ev)
         elif isinstance(ev, h2.events.RemoteSettingsChanged):
-            self.max_streams = self._h2.remote_settings.max_concurrent_streams
+            # Unset means unlimited (2**32 + 1 in h2); we cap it anyway.
+            self.max_streams = min(self._h2.remote_settings.max_concurrent_streams, 1000)
+            self._settings_seen.set()
             self._flow.set()
             self._flow = anyio.Event()
             self._on_change(self)

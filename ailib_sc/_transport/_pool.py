@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 import httpcore
-import msgspec
 
 from .._errors import PoolTimeoutError, RemoteProtocolError
+from .._types import PoolStatistics
 from ._connect import Origin, Proxy, open_stream
 from ._errors import NotProcessed, mapped
 from ._h2 import ConnState, H2Connection
@@ -43,30 +43,10 @@ from ._response import H1Response, H2Response, Response
 if TYPE_CHECKING:
     from .._config import Timeouts
 
-__all__ = ["Mode", "OriginPool", "PoolStatistics"]
+__all__ = ["Mode", "OriginPool"]
 
 _MAX_REROUTES = 8
 _POLL_AFTER = 1.0
-
-
-class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of the pool, for tests and monitoring.
-
-    Attributes:
-        connections: open connections (HTTP/1.1 and HTTP/2).
-        http2_connections: open HTTP/2 connections.
-        idle: HTTP/1.1 connections idle in the pool.
-        in_use: HTTP/1.1 connections carrying a request.
-        active_streams: HTTP/2 streams open.
-        opened: connections opened since the client started.
-    """
-
-    connections: int = 0
-    http2_connections: int = 0
-    idle: int = 0
-    in_use: int = 0
-    active_streams: int = 0
-    opened: int = 0
 
 
 class Mode(enum.Enum):
@@ -223,7 +203,7 @@ class OriginPool:
                 return None
             conn = H2Connection(stream, on_change=self._h2_changed)
             try:
-                await conn.start(self._tg, timeouts.write)
+                await conn.start(self._tg, timeouts.write, timeouts.connect)
             except BaseException:
                 await conn.aclose()
                 raise

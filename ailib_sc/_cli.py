@@ -1,0 +1,102 @@
+"""Command line: ``ailib-sc demo | chat | models`` (also ``python -m ailib_sc``).
+
+``demo`` needs no key and no network: it starts the bundled
+:class:`ailib_sc.testing.FakeProviderServer` on loopback and talks to it over
+HTTP/1.1 and HTTP/2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._client import AiClient
+from ._config import ConnectionOptions
+from ._errors import AiLibError
+from ._registry import Provider
+from ._types import ChatCompletionRequest, Message, Role
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _request(model: str, prompt: str) -> ChatCompletionRequest:
+    return ChatCompletionRequest(
+        model=model, messages=[Message(role=Role.USER, content=prompt)]
+    )
+
+
+async def _demo() -> None:
+    from .testing import FakeProviderServer
+
+    async with FakeProviderServer() as server:
+        print(f"fake provider server listening at {server.base_url}")
+        provider = Provider.custom("fake", server.base_url)
+        for label, http2 in (("HTTP/1.1", False), ("HTTP/2 (h2c)", True)):
+            options = ConnectionOptions(http2=http2)
+            async with AiClient(provider, options) as client:
+                resp = await client.chat_completion(_request("gpt-4o-mini", "Hello"))
+                version = server.requests[-1].http_version
+                print(f"\n[{label}] chat_completion -> served over {version}")
+                print(f"  model:  {resp.model}")
+                print(f"  text:   {resp.first_text()}")
+                finish = resp.choices[0].finish_reason
+                print(f"  finish: {finish}")
+                if resp.usage is not None:
+                    u = resp.usage
+                    print(
+                        f"  usage:  prompt={u.prompt_tokens} completion="
+                        f"{u.completion_tokens} total={u.total_tokens} "
+                        f"cached={u.cached_tokens} reasoning={u.reasoning_tokens}"
+                    )
+                models = await client.list_models()
+                print(f"[{label}] list_models -> {', '.join(m.id for m in models)}")
+
+
+async def _chat(provider: str, model: str, prompt: str) -> None:
+    async with AiClient(provider) as client:
+        resp = await client.chat_completion(_request(model, prompt))
+        print(resp.first_text())
+
+
+async def _models(provider: str) -> None:
+    async with AiClient(provider) as client:
+        for m in await client.list_models():
+            print(m.id)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ailib-sc`` script. Returns the exit status."""
+    parser = argparse.ArgumentParser(prog="ailib-sc", description=__doc__)
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
+                        help="event loop to run on (default asyncio)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="chat and list models against the bundled local server")
+    chat = sub.add_parser("chat", help="one chat completion against a real provider")
+    chat.add_argument("prompt")
+    chat.add_argument("--provider", default="openai")
+    chat.add_argument("--model", default="auto")
+    models = sub.add_parser("models", help="list a provider's models")
+    models.add_argument("--provider", default="openai")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        job = _demo
+        params: tuple[str, ...] = ()
+    elif args.command == "chat":
+        job, params = _chat, (args.provider, args.model, args.prompt)  # type: ignore[assignment]
+    else:
+        job, params = _models, (args.provider,)  # type: ignore[assignment]
+    try:
+        anyio.run(job, *params, backend=args.backend)
+    except AiLibError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
