@@ -8,6 +8,7 @@ HTTP/1.1 and HTTP/2.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from ._registry import Provider
 from ._types import ChatCompletionRequest, Message, Role
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
 __all__ = ["main"]
 
@@ -73,8 +74,12 @@ async def _models(provider: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ailib-sc`` script. Returns the exit status."""
     parser = argparse.ArgumentParser(prog="ailib-sc", description=__doc__)
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
-                        help="event loop to run on (default asyncio)")
+    parser.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="event loop to run on (default asyncio)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="chat and list models against the bundled local server")
     chat = sub.add_parser("chat", help="one chat completion against a real provider")
@@ -85,15 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.add_argument("--provider", default="openai")
     args = parser.parse_args(argv)
 
+    job: Callable[[], Awaitable[None]]
     if args.command == "demo":
         job = _demo
-        params: tuple[str, ...] = ()
     elif args.command == "chat":
-        job, params = _chat, (args.provider, args.model, args.prompt)  # type: ignore[assignment]
+        job = functools.partial(_chat, args.provider, args.model, args.prompt)
     else:
-        job, params = _models, (args.provider,)  # type: ignore[assignment]
+        job = functools.partial(_models, args.provider)
     try:
-        anyio.run(job, *params, backend=args.backend)
+        anyio.run(job, backend=args.backend)
     except AiLibError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -54,7 +54,9 @@ PROTOCOLS = {
 
 
 @pytest.fixture(params=list(PROTOCOLS))
-async def served(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[Served]:
+async def served(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[Served]:
     tls, alpn, version = PROTOCOLS[request.param]
     async with FakeProviderServer(tls=tls, alpn=alpn, api_key=API_KEY) as server:
         yield Served(server, request.param, version)

@@ -19,7 +19,6 @@ from ailib_sc import (
     ClientStateError,
     ConfigurationError,
     ConflictError,
-    ConnectionOptions,
     Content,
     ContextLengthError,
     InvalidRequestError,
@@ -83,7 +82,10 @@ async def test_request_options_reach_the_server(served: Served) -> None:
         model="gpt-4o",
         messages=[
             Message(role=Role.SYSTEM, content="Be brief."),
-            Message(role="user", content=[Content.Text("Hi"), Content.Image(url="https://x/y.png")]),
+            Message(
+                role="user",
+                content=[Content.Text("Hi"), Content.Image(url="https://x/y.png")],
+            ),
         ],
         temperature=0.25,
         max_tokens=7,
@@ -123,7 +125,11 @@ async def test_list_models(served: Served) -> None:
     async with served.client() as client:
         models = await client.list_models()
     assert [m.id for m in models] == [
-        "gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "o4-mini",
+        "gpt-4o-mini",
+        "gpt-4o",
+        "gpt-4.1-mini",
+        "gpt-4.1",
+        "o4-mini",
         "text-embedding-3-small",
     ]
     assert all(m.object == "model" for m in models)
@@ -132,11 +138,15 @@ async def test_list_models(served: Served) -> None:
     assert recorded.body == b""
 
 
-async def test_auto_model_from_env(h1_server: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_auto_model_from_env(
+    h1_server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_MODEL", "gpt-4.1")
     async with h1_server.client() as client:
         resp = await client.chat_completion(
-            ChatCompletionRequest(model="auto", messages=[Message(role=Role.USER, content="x")])
+            ChatCompletionRequest(
+                model="auto", messages=[Message(role=Role.USER, content="x")]
+            )
         )
     assert resp.model == "gpt-4.1"
     assert h1_server.server.requests[0].json()["model"] == "gpt-4.1"
@@ -160,10 +170,15 @@ ERROR_CASES = [
 
 @pytest.mark.parametrize(("status", "cls", "_type", "retryable"), ERROR_CASES)
 async def test_error_status_maps_to_class(
-    h2_server: Served, status: int, cls: type[AiLibError], _type: str | None,
+    h2_server: Served,
+    status: int,
+    cls: type[AiLibError],
+    _type: str | None,
     retryable: bool,
 ) -> None:
-    h2_server.server.script(status, headers={"x-request-id": "req_abc123", "retry-after": "3"})
+    h2_server.server.script(
+        status, headers={"x-request-id": "req_abc123", "retry-after": "3"}
+    )
     async with h2_server.client() as client:
         with pytest.raises(cls) as info:
             await client.chat_completion(REQ)
@@ -182,19 +197,52 @@ async def test_error_status_maps_to_class(
 @pytest.mark.parametrize(
     ("status", "body", "cls", "code"),
     [
-        (429, {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota",
-                         "param": None, "code": "insufficient_quota"}}, QuotaExceededError,
-         "insufficient_quota"),
-        (400, {"error": {"message": "This model's maximum context length is 128000 tokens.",
-                         "type": "invalid_request_error", "param": "messages",
-                         "code": "context_length_exceeded"}}, ContextLengthError,
-         "context_length_exceeded"),
-        (404, {"error": {"message": "Not found", "type": "invalid_request_error", "param": None,
-                         "code": None}}, NotFoundError, None),
+        (
+            429,
+            {
+                "error": {
+                    "message": "You exceeded your current quota.",
+                    "type": "insufficient_quota",
+                    "param": None,
+                    "code": "insufficient_quota",
+                }
+            },
+            QuotaExceededError,
+            "insufficient_quota",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum context length is 128000 tokens.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            },
+            ContextLengthError,
+            "context_length_exceeded",
+        ),
+        (
+            404,
+            {
+                "error": {
+                    "message": "Not found",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+            NotFoundError,
+            None,
+        ),
     ],
 )
 async def test_error_code_refines_class(
-    h1_server: Served, status: int, body: dict[str, object], cls: type[AiLibError],
+    h1_server: Served,
+    status: int,
+    body: dict[str, object],
+    cls: type[AiLibError],
     code: str | None,
 ) -> None:
     h1_server.server.script(status, body=body)
@@ -226,7 +274,9 @@ async def test_undecodable_success_body(h1_server: Served) -> None:
 
 async def test_wrong_key_is_authentication_error_without_key(h1_server: Served) -> None:
     options = h1_server.options(api_key="sk-wrong-key-987654321")
-    async with AiClient(Provider.custom("fake", h1_server.server.base_url), options) as c:
+    async with AiClient(
+        Provider.custom("fake", h1_server.server.base_url), options
+    ) as c:
         with pytest.raises(AuthenticationError) as info:
             await c.chat_completion(REQ)
     text = f"{info.value!s} {info.value!r} {info.value.args}"
@@ -238,19 +288,31 @@ async def test_bad_input_fails_before_io(h1_server: Served) -> None:
     async with h1_server.client() as client:
         with pytest.raises(InvalidRequestError, match=r"messages: is empty"):
             await client.chat_completion(ChatCompletionRequest(model="m", messages=[]))
-        with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.role: unknown role 'usr'"):
+        with pytest.raises(
+            InvalidRequestError, match=r"messages\[0\]\.role: unknown role 'usr'"
+        ):
             await client.chat_completion(
-                ChatCompletionRequest(model="m", messages=[Message(role="usr", content="x")])  # type: ignore[arg-type]
+                ChatCompletionRequest(
+                    model="m", messages=[Message(role="usr", content="x")]
+                )  # type: ignore[arg-type]
             )
-        with pytest.raises(InvalidRequestError, match=r"temperature: expected a number"):
+        with pytest.raises(
+            InvalidRequestError, match=r"temperature: expected a number"
+        ):
             await client.chat_completion(
-                ChatCompletionRequest(model="m", messages=REQ.messages, temperature="hot")  # type: ignore[arg-type]
+                ChatCompletionRequest(
+                    model="m", messages=REQ.messages, temperature="hot"
+                )  # type: ignore[arg-type]
             )
         with pytest.raises(InvalidRequestError, match="audio inline only"):
             await client.chat_completion(
                 ChatCompletionRequest(
                     model="m",
-                    messages=[Message(role=Role.USER, content=Content.Audio(url="https://a/b.wav"))],
+                    messages=[
+                        Message(
+                            role=Role.USER, content=Content.Audio(url="https://a/b.wav")
+                        )
+                    ],
                 )
             )
     assert h1_server.server.requests == []
@@ -289,7 +351,12 @@ async def test_body_exception_propagates_unwrapped(h2_server: Served) -> None:
 
 async def test_repr_hides_key(served: Served) -> None:
     client = served.client(api_key="sk-should-never-show-42")
-    for text in (repr(client), str(client), repr(client.provider), repr(served.options(api_key="sk-should-never-show-42"))):
+    for text in (
+        repr(client),
+        str(client),
+        repr(client.provider),
+        repr(served.options(api_key="sk-should-never-show-42")),
+    ):
         assert "sk-should-never-show-42" not in text
         assert API_KEY not in text
 
@@ -319,8 +386,10 @@ async def test_works_inside_any_task_group(h2_server: Served) -> None:
     async with h2_server.client() as client:
         async with anyio.create_task_group() as tg:
             for _ in range(10):
+
                 async def one() -> None:
                     results.append((await client.chat_completion(REQ)).first_text())
+
                 tg.start_soon(one)
     assert results == ["Hello! How can I assist you today?"] * 10
     assert h2_server.server.connections_opened == 1

@@ -15,14 +15,35 @@ PKG = pathlib.Path(ailib_sc.__file__).parent
 
 # Lower number = lower layer. A module may import only its own layer or lower.
 LAYERS = {
-    "_types": 0, "_content": 0, "_errors": 0, "_config": 0, "_registry": 0,
+    "_types": 0,
+    "_content": 0,
+    "_errors": 0,
+    "_config": 0,
+    "_registry": 0,
     "_validate": 0,
-    "_wire": 1, "_sse": 1,
+    "_wire": 1,
+    "_sse": 1,
     "_transport": 2,
-    "_client": 3, "_streaming": 3, "_batch": 3, "_retry": 3, "_quick": 3,
-    "_cli": 4, "__main__": 4, "__init__": 4,
+    "_client": 3,
+    "_streaming": 3,
+    "_batch": 3,
+    "_retry": 3,
+    "_quick": 3,
+    "_cli": 4,
+    "__main__": 4,
+    "__init__": 4,
 }
-IO_LIBS = {"anyio", "trio", "asyncio", "httpcore", "h2", "h11", "socket", "ssl", "sniffio"}
+IO_LIBS = {
+    "anyio",
+    "trio",
+    "asyncio",
+    "httpcore",
+    "h2",
+    "h11",
+    "socket",
+    "ssl",
+    "sniffio",
+}
 SANS_IO = {"_wire", "_sse", "_types", "_content", "_validate", "_errors"}
 TRANSPORT_ONLY = {"httpcore", "h2", "hpack"}
 
@@ -68,9 +89,13 @@ def test_layering(path: pathlib.Path) -> None:
                 continue
             other = parts[1]
             if other == "testing":
-                assert key in ("_cli", "__main__"), f"{path}: only the CLI may use testing"
+                assert key in ("_cli", "__main__"), (
+                    f"{path}: only the CLI may use testing"
+                )
                 continue
-            assert LAYERS[other] <= mine, f"{path} (layer {mine}) imports {name} (layer {LAYERS[other]})"
+            assert LAYERS[other] <= mine, (
+                f"{path} (layer {mine}) imports {name} (layer {LAYERS[other]})"
+            )
         if key in SANS_IO:
             assert top not in IO_LIBS, f"{path} is sans-I/O but imports {name}"
         if top in TRANSPORT_ONLY:

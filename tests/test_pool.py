@@ -55,7 +55,9 @@ async def test_http1_200_concurrent_never_exceed_pool_size(h1_server: Served) ->
     assert stats.idle == stats.connections <= 10
 
 
-async def test_http1_sequential_requests_reuse_one_connection(h1_server: Served) -> None:
+async def test_http1_sequential_requests_reuse_one_connection(
+    h1_server: Served,
+) -> None:
     async with h1_server.client() as client:
         for _ in range(3):
             assert (await client.chat_completion(REQ)).first_text() == TEXT
@@ -73,7 +75,9 @@ async def test_http1_server_closing_connection_is_not_reused(h1_server: Served) 
     assert h1_server.server.connections_opened == 2
 
 
-async def test_h2_multiplexes_100_requests_on_one_connection(anyio_backend: str) -> None:
+async def test_h2_multiplexes_100_requests_on_one_connection(
+    anyio_backend: str,
+) -> None:
     async with FakeProviderServer(api_key=API_KEY) as server:
         served = Served(server, "h2c", "HTTP/2")
         release = anyio.Event()
@@ -91,7 +95,9 @@ async def test_h2_multiplexes_100_requests_on_one_connection(anyio_backend: str)
     assert (stats.http2_connections, stats.active_streams) == (1, 0)
 
 
-async def test_h2_opens_a_new_connection_only_when_all_are_full(anyio_backend: str) -> None:
+async def test_h2_opens_a_new_connection_only_when_all_are_full(
+    anyio_backend: str,
+) -> None:
     async with FakeProviderServer(max_concurrent_streams=10) as server:
         release = anyio.Event()
         server.script(200, times=25, hold_until=release)
@@ -104,7 +110,9 @@ async def test_h2_opens_a_new_connection_only_when_all_are_full(anyio_backend: s
                 release.set()
     assert server.connections_opened == 3
     assert (stats.http2_connections, stats.active_streams) == (3, 25)
-    per_conn = [sum(1 for r in server.requests if r.connection_id == c) for c in range(3)]
+    per_conn = [
+        sum(1 for r in server.requests if r.connection_id == c) for c in range(3)
+    ]
     assert sorted(per_conn) == [5, 10, 10]
 
 

@@ -68,10 +68,30 @@ _TIMEOUTS: dict[str, type[TransportError]] = {
 }
 
 
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind ``exc``, through httpcore's wrapping."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def translate(exc: BaseException, phase: str) -> TransportError | None:
     """The error of ours for a foreign ``exc`` raised during ``phase``, or None."""
     if isinstance(exc, TimeoutError):  # from anyio.fail_after in our own code
         return _TIMEOUTS.get(phase, ReadTimeoutError)(f"{phase} timed out")
+    cert = _cert_error(exc)
+    if cert is not None:
+        err = ConnectError(
+            f"TLS certificate verify failed: {cert.verify_message}; trust the server's "
+            "CA with ConnectionOptions(ca_file=...) or SSL_CERT_FILE"
+        )
+        err.retryable = False  # retrying can't fix trust
+        return err
     for foreign, ours in _MAP:
         if isinstance(exc, foreign):
             if (

@@ -460,7 +460,9 @@ class H2Connection:
             self._goaway(ev)
         elif isinstance(ev, h2.events.RemoteSettingsChanged):
             # Unset means unlimited (2**32 + 1 in h2); we cap it anyway.
-            self.max_streams = min(self._h2.remote_settings.max_concurrent_streams, 1000)
+            self.max_streams = min(
+                self._h2.remote_settings.max_concurrent_streams, 1000
+            )
             self._settings_seen.set()
             self._flow.set()
             self._flow = anyio.Event()
@@ -498,7 +500,9 @@ def _split_status(
     return status, rest
 
 
-def _code_name(code: int) -> str:
+def _code_name(code: int | None) -> str:
+    if code is None:
+        return "no error code"
     try:
         return h2.errors.ErrorCodes(code).name
     except ValueError:

@@ -172,8 +172,8 @@ class OriginPool:
             if self.mode is Mode.H1:
                 return None
             if self._connecting is None and len(self.h2) < self._pool_size:
-                conn = await self._open_first_or_next(timeouts)
-                if conn is None:
+                opened = await self._open_first_or_next(timeouts)
+                if opened is None:
                     return None
                 continue
             waiter = self._connecting or self._changed

@@ -10,8 +10,9 @@ import anyio
 import anyio.abc
 
 from .._errors import ClientClosedError
+from .._types import PoolStatistics
 from ._connect import Origin, Proxy, make_ssl_context, network_backend
-from ._pool import Mode, OriginPool, PoolStatistics
+from ._pool import Mode, OriginPool
 
 if TYPE_CHECKING:
     import ssl
