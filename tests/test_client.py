@@ -393,3 +393,24 @@ async def test_works_inside_any_task_group(h2_server: Served) -> None:
                 tg.start_soon(one)
     assert results == ["Hello! How can I assist you today?"] * 10
     assert h2_server.server.connections_opened == 1
+
+
+async def test_outer_cancellation_exits_client_cleanly(h2_server: Served) -> None:
+    client = h2_server.client()
+    with anyio.CancelScope() as scope:
+        async with client:
+            await client.chat_completion(REQ)
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert client.state is ClientState.CLOSED
+    assert client.statistics().connections == 0
+
+
+async def test_idle_connections_expire(h1_server: Served) -> None:
+    async with h1_server.client(idle_timeout=0.05) as client:
+        await client.chat_completion(REQ)
+        await anyio.sleep(0.1)  # let the idle connection age past idle_timeout
+        await client.chat_completion(REQ)
+        assert client.statistics().opened == 2
+    assert [r.connection_id for r in h1_server.server.requests] == [0, 1]

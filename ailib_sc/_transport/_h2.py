@@ -43,6 +43,7 @@ from .._errors import (
     AiLibError,
     ReadTimeoutError,
     RemoteProtocolError,
+    TransportError,
     WriteTimeoutError,
 )
 from ._errors import NotProcessed, mapped, translate
@@ -311,9 +312,18 @@ class H2Connection:
             except h2.exceptions.ProtocolError:
                 raise NotProcessed from None  # closed before our HEADERS left
             st.local_ended = not body
-            await self._flush(write_timeout)
-            if body:
-                await self._send_body(st, body, write_timeout)
+            try:
+                await self._flush(write_timeout)
+                if body:
+                    await self._send_body(st, body, write_timeout)
+            except TransportError:
+                # The write failed: wait (briefly) for the reader to see the GOAWAY
+                # or EOF that explains it, and report "not processed" if proven.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_GOAWAY_WAIT):
+                    await self._reader_done.wait()
+                if isinstance(st.error, NotProcessed):
+                    raise NotProcessed from None
+                raise
             while True:
                 ev = await st.next_event(read_timeout)
                 if isinstance(ev, list):
@@ -322,16 +332,6 @@ class H2Connection:
                         return st, status, resp_headers
                     continue  # 1xx informational
                 raise RemoteProtocolError("response body arrived before its headers")
-        except AiLibError:
-            # A failed write: wait (briefly) for the reader to see the GOAWAY or
-            # EOF that explains it, then report "not processed" if that is proven.
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(_GOAWAY_WAIT):
-                    await self._reader_done.wait()
-                await self.release(st)
-            if isinstance(st.error, NotProcessed):
-                raise NotProcessed from None
-            raise
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.release(st)
