@@ -1,0 +1,27 @@
+"""Test helpers for code that talks to LLM providers: a fake provider server.
+
+`FakeProviderServer` is a real HTTP/1.1 and HTTP/2 server on loopback that answers
+like OpenAI's API (bodies transcribed from its published reference), records
+every request and can be scripted to fail.  It runs on whichever event loop
+(asyncio or trio) the caller runs, through anyio::
+
+    from ailib_sc.testing import FakeProviderServer
+
+    async with FakeProviderServer() as server:
+        ...  # point a client at server.base_url
+        assert server.requests[0].json()["model"] == "gpt-4o-mini"
+
+TLS needs the ``testing`` extra: ``pip install 'ailib_sc[testing]'``.  Run
+``python -m ailib_sc.testing --help`` to start one from a shell.
+"""
+
+from __future__ import annotations
+
+from ailib_sc.testing._recording import RecordedRequest as RecordedRequest
+from ailib_sc.testing._server import FakeProviderServer as FakeProviderServer
+
+__all__ = ("FakeProviderServer", "RecordedRequest")
+
+for _public in (FakeProviderServer, RecordedRequest):
+    _public.__module__ = __name__
+del _public

@@ -1,0 +1,90 @@
+"""Run a `FakeProviderServer` until interrupted: ``python -m ailib_sc.testing``.
+
+The first line on stdout is the base URL (flushed at once), so a benchmark can
+start the server as a subprocess and read where to connect; with ``--tls`` the
+second line is ``ca_file=<path of the test CA's PEM>``.  SIGINT or SIGTERM stops
+the server cleanly (the CA file is deleted) with exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import anyio
+
+from ailib_sc.testing._replies import DEFAULT_REPLY_TEXT
+from ailib_sc.testing._server import FakeProviderServer
+
+__all__ = ["main"]
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ailib_sc.testing",
+        description="Serve a fake OpenAI-compatible API on loopback until "
+        "interrupted; prints the base URL as the first line.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    parser.add_argument(
+        "--port", type=int, default=0, help="default: 0 (any free port)"
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a test CA made at run time (needs trustme)",
+    )
+    parser.add_argument(
+        "--http1-only",
+        action="store_true",
+        help="offer only http/1.1 over TLS and refuse cleartext HTTP/2",
+    )
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--api-key", default=None, help="require `Authorization: Bearer <KEY>`"
+    )
+    parser.add_argument("--reply-text", default=DEFAULT_REPLY_TEXT)
+    parser.add_argument("--max-concurrent-streams", type=int, default=100)
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = FakeProviderServer(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        alpn=("http/1.1",) if args.http1_only else ("h2", "http/1.1"),
+        http2_cleartext=not args.http1_only,
+        api_key=args.api_key,
+        reply_text=args.reply_text,
+        max_concurrent_streams=args.max_concurrent_streams,
+    )
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with server:
+            print(server.base_url, flush=True)
+            if server.ca_file is not None:
+                print(f"ca_file={server.ca_file}", flush=True)
+            async for _ in signals:
+                return
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server as the command line asks; return the exit status.
+
+    Args:
+        argv: Arguments without the program name; None means ``sys.argv[1:]``.
+    """
+    args = _parse_args(argv)
+    try:
+        anyio.run(_serve, args, backend=args.backend)
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C while shutting down
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

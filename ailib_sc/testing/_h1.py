@@ -1,0 +1,178 @@
+"""HTTP/1.1 connection handler of `FakeProviderServer`, on h11.
+
+Theory of operation: one connection answers its requests one after another
+(keep-alive) until either side asks to close.  Each cycle reads a whole request
+(``Content-Length`` or chunked body; ``Expect: 100-continue`` is answered), hands
+it to ``respond`` while `Recorder.handling` counts it, and writes the reply: a
+`bytes` body in a single write with ``Content-Length``, a tuple of chunks as one
+chunked-encoding chunk per element.  h11 decides when the connection must close
+(``Connection: close``, HTTP/1.0); a peer that breaks HTTP/1.1 gets a 400 and the
+connection is closed, so nothing here ever has to resynchronise a byte stream.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import h11
+
+from ailib_sc.testing._recording import RecordedRequest
+from ailib_sc.testing._replies import (
+    MAX_BODY_SIZE,
+    Reply,
+    error_body,
+    response_headers,
+    too_large_reply,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteStream
+
+    from ailib_sc.testing._recording import Recorder, Respond
+
+__all__ = ["serve_http1"]
+
+_READ_SIZE: Final = 65536
+_REASONS: Final = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def serve_http1(
+    stream: ByteStream,
+    initial: bytes,
+    *,
+    connection_id: int,
+    recorder: Recorder,
+    respond: Respond,
+) -> None:
+    """Serve HTTP/1.1 requests on `stream` until either side closes.
+
+    Args:
+        stream: The connection (after TLS, if any).
+        initial: Bytes already read from `stream` (protocol sniffing).
+        connection_id: Recorded with every request.
+        recorder: Counts and records requests.
+        respond: Turns a complete request into a reply.
+
+    Raises:
+        anyio.BrokenResourceError: The peer went away mid-write.
+        h11.ProtocolError: Unexpected protocol state; the caller closes the
+            connection.
+    """
+    conn = h11.Connection(h11.SERVER)
+    if initial:
+        conn.receive_data(initial)
+    try:
+        while True:
+            request = await _receive_request(stream, conn, connection_id)
+            if request is None:
+                return
+            with recorder.handling(request):
+                reply = await respond(request)
+                await _send_reply(stream, conn, reply, head=request.method == "HEAD")
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except h11.RemoteProtocolError as exc:
+        await _send_error(stream, conn, exc.error_status_hint, str(exc))
+    except _BodyTooLarge:
+        if conn.our_state is h11.SEND_RESPONSE:
+            reply = too_large_reply()
+            headers = (*reply.headers, (b"connection", b"close"))
+            await _send_reply(stream, conn, Reply(413, headers, reply.body), head=False)
+
+
+async def _next_event(stream: ByteStream, conn: h11.Connection) -> h11.Event:
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Event):
+            return event
+        if event is h11.PAUSED:  # only after a complete request; a bug if seen
+            raise h11.LocalProtocolError("read past the end of a request")
+        try:
+            data = await stream.receive(_READ_SIZE)
+        except anyio.EndOfStream:
+            data = b""  # h11 turns this into ConnectionClosed or an error
+        conn.receive_data(data)
+
+
+async def _receive_request(
+    stream: ByteStream, conn: h11.Connection, connection_id: int
+) -> RecordedRequest | None:
+    event = await _next_event(stream, conn)
+    if isinstance(event, h11.ConnectionClosed):
+        return None
+    if not isinstance(event, h11.Request):
+        raise h11.RemoteProtocolError(f"expected a request, got {event!r}")
+    if conn.they_are_waiting_for_100_continue:
+        await stream.send(
+            conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+        )
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        part = await _next_event(stream, conn)
+        if isinstance(part, h11.Data):
+            size += len(part.data)
+            if size > MAX_BODY_SIZE:
+                raise _BodyTooLarge
+            parts.append(bytes(part.data))
+        elif isinstance(part, h11.EndOfMessage):
+            break
+        else:
+            raise h11.RemoteProtocolError(f"expected a body, got {part!r}")
+    return RecordedRequest(
+        method=event.method.decode("latin-1"),
+        path=event.target.decode("latin-1"),
+        headers=tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in event.headers
+        ),
+        body=b"".join(parts),
+        http_version="HTTP/1.1",
+        connection_id=connection_id,
+    )
+
+
+async def _send_reply(
+    stream: ByteStream, conn: h11.Connection, reply: Reply, *, head: bool
+) -> None:
+    headers = list(reply.headers)
+    body = reply.body
+    reason = _REASONS.get(reply.status, b"")
+    if isinstance(body, bytes):
+        headers.append((b"content-length", str(len(body)).encode()))
+        data = conn.send(
+            h11.Response(status_code=reply.status, headers=headers, reason=reason)
+        )
+        if body and not head:
+            data += conn.send(h11.Data(data=body))
+        await stream.send(data + conn.send(h11.EndOfMessage()))
+        return
+    # No Content-Length: h11 frames the body with chunked encoding.
+    await stream.send(
+        conn.send(
+            h11.Response(status_code=reply.status, headers=headers, reason=reason)
+        )
+    )
+    if not head:
+        for chunk in body:
+            if chunk:
+                await stream.send(conn.send(h11.Data(data=chunk)))
+    await stream.send(conn.send(h11.EndOfMessage()))
+
+
+async def _send_error(
+    stream: ByteStream, conn: h11.Connection, status: int, message: str
+) -> None:
+    """Answer a request we cannot parse, if HTTP/1.1 still allows an answer."""
+    if conn.our_state not in {h11.IDLE, h11.SEND_RESPONSE}:
+        return
+    headers = (*response_headers(None, 0), (b"connection", b"close"))
+    body = error_body(message, "invalid_request_error")
+    await _send_reply(stream, conn, Reply(status, headers, body), head=False)

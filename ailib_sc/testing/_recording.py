@@ -1,0 +1,202 @@
+"""What the fake server remembers: requests, resets, counters and scripted replies.
+
+Theory of operation: everything here is touched only from the event loop the
+server runs in, and never across an ``await``, so no locks are needed.  A
+protocol handler calls `Recorder.connection_opened` / `connection_closed` around
+a connection and wraps the handling of one request in `Recorder.handling`, which
+keeps the high-water marks.  Waiters (`wait_for_requests`, `wait_for_resets`)
+are released as soon as a record makes their count reachable, which is what lets
+tests synchronise on the server without sleeping.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ailib_sc.testing._replies import decode_json
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+    from typing import TypeAlias
+
+    from ailib_sc.testing._replies import Reply
+
+    #: How protocol handlers ask the server for the reply to a complete request.
+    Respond: TypeAlias = Callable[["RecordedRequest"], Awaitable[Reply]]
+
+__all__ = ["RecordedRequest", "Recorder", "Script"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as `FakeProviderServer` received it.
+
+    Attributes:
+        method: The request method, e.g. ``"POST"``.
+        path: The request target including any query, e.g. ``"/v1/models?x=1"``.
+        headers: ``(name, value)`` pairs in arrival order, names lower-cased and
+            values decoded as Latin-1.  HTTP/2 pseudo-headers (``:method``,
+            ``:path``, ``:scheme``, ``:authority``) are not included.
+        body: The complete request body (chunked bodies already de-chunked).
+        http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
+        connection_id: Index of the TCP connection the request came on, counted
+            from 0 in accept order; never reused, not even after ``reset()``.
+        stream_id: The HTTP/2 stream id, or None for HTTP/1.1.
+    """
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    http_version: str
+    connection_id: int
+    stream_id: int | None = None
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of header `name` (any case), or None if absent."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def json(self) -> Any:
+        """Return the body decoded as JSON.
+
+        Raises:
+            msgspec.DecodeError: The body is not valid JSON.
+        """
+        return decode_json(self.body)
+
+
+@dataclass(slots=True, kw_only=True)
+class Script:
+    """One queued scripted reply (see `FakeProviderServer.script`)."""
+
+    status: int
+    body: bytes | tuple[bytes, ...] | None
+    headers: dict[str, str]
+    remaining: int
+    path: str | None
+    delay: float
+    hold_until: anyio.Event | None
+
+
+class Recorder:
+    """Requests, resets, scripts and connection/request counters of one server."""
+
+    __slots__ = (
+        "_next_connection_id",
+        "_request_waiters",
+        "_reset_waiters",
+        "_scripts",
+        "connections_opened",
+        "in_flight",
+        "max_concurrent_requests",
+        "max_open_connections",
+        "open_connections",
+        "requests",
+        "resets",
+    )
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.resets: list[tuple[int, int]] = []
+        self.connections_opened = 0
+        self.open_connections = 0
+        self.max_open_connections = 0
+        self.in_flight = 0
+        self.max_concurrent_requests = 0
+        self._next_connection_id = 0
+        self._scripts: collections.deque[Script] = collections.deque()
+        self._request_waiters: list[tuple[int, anyio.Event]] = []
+        self._reset_waiters: list[tuple[int, anyio.Event]] = []
+
+    def reset(self) -> None:
+        """Forget requests, resets and scripts; restart counters from what is open."""
+        self.requests.clear()
+        self.resets.clear()
+        self._scripts.clear()
+        self.connections_opened = 0
+        self.max_open_connections = self.open_connections
+        self.max_concurrent_requests = self.in_flight
+
+    # -- connections and requests -------------------------------------------
+
+    def connection_opened(self) -> int:
+        """Count a newly accepted connection and return its id."""
+        connection_id = self._next_connection_id
+        self._next_connection_id += 1
+        self.connections_opened += 1
+        self.open_connections += 1
+        self.max_open_connections = max(
+            self.max_open_connections, self.open_connections
+        )
+        return connection_id
+
+    def connection_closed(self) -> None:
+        """Count a connection as closed."""
+        self.open_connections -= 1
+
+    @contextlib.contextmanager
+    def handling(self, request: RecordedRequest) -> Iterator[None]:
+        """Record `request` and count it as in flight until the block is left."""
+        self.requests.append(request)
+        _release(self._request_waiters, len(self.requests))
+        self.in_flight += 1
+        self.max_concurrent_requests = max(self.max_concurrent_requests, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    def record_reset(self, connection_id: int, stream_id: int) -> None:
+        """Record an RST_STREAM the client sent."""
+        self.resets.append((connection_id, stream_id))
+        _release(self._reset_waiters, len(self.resets))
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Return once at least `count` requests have been recorded."""
+        await _wait(self._request_waiters, count, len(self.requests))
+
+    async def wait_for_resets(self, count: int) -> None:
+        """Return once at least `count` stream resets have been recorded."""
+        await _wait(self._reset_waiters, count, len(self.resets))
+
+    # -- scripts ---------------------------------------------------------------
+
+    def add_script(self, script: Script) -> None:
+        """Queue `script` behind the ones already queued."""
+        self._scripts.append(script)
+
+    def take_script(self, path: str) -> Script | None:
+        """Consume one use of the oldest script matching `path` (query ignored)."""
+        route = path.partition("?")[0]
+        for script in self._scripts:
+            if script.path is None or script.path == route:
+                script.remaining -= 1
+                if script.remaining == 0:
+                    self._scripts.remove(script)
+                return script
+        return None
+
+
+def _release(waiters: list[tuple[int, anyio.Event]], count: int) -> None:
+    if waiters:
+        for wanted, event in waiters:
+            if count >= wanted:
+                event.set()
+        waiters[:] = [(w, e) for w, e in waiters if not e.is_set()]
+
+
+async def _wait(waiters: list[tuple[int, anyio.Event]], wanted: int, now: int) -> None:
+    if now >= wanted:
+        return
+    event = anyio.Event()
+    waiters.append((wanted, event))
+    await event.wait()

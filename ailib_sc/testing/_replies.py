@@ -1,0 +1,379 @@
+"""Reply bodies transcribed from OpenAI's API reference, and request routing.
+
+Theory of operation: a protocol handler hands the server a complete request; the
+server asks `Router.route` for ``(status, body)``, adds the common headers from
+`response_headers` and returns a `Reply`.  A `Reply` does not know which HTTP
+version carries it, so adding Server-Sent Events later means returning a `Reply`
+whose body is a tuple of chunks: HTTP/1.1 sends each chunk as its own
+chunked-encoding chunk, HTTP/2 as its own DATA frame(s).
+
+Bodies are plain dicts encoded with one msgspec encoder built at import time; the
+library's own Structs are deliberately never used, so a bug in them cannot hide
+behind a server that shares it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+__all__ = ["DEFAULT_MODELS", "DEFAULT_REPLY_TEXT", "MAX_BODY_SIZE", "Reply", "Router"]
+
+# Where the examples below come from: the OpenAPI document of OpenAI's API
+# reference (openai-openapi.yaml, a copy is in the project's shared specs).
+
+#: `paths./chat/completions.post.x-oaiMeta.examples[title=Default].response`.
+#: `id`, `created`, `model`, the choices' `content` and their count are filled in
+#: per request; everything else is sent exactly as transcribed.
+CHAT_COMPLETION_EXAMPLE: Final[dict[str, Any]] = {
+    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+    "object": "chat.completion",
+    "created": 1741569952,
+    "model": "gpt-5.4",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "Hello! How can I assist you today?",
+                "refusal": None,
+                "annotations": [],
+            },
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 19,
+        "completion_tokens": 10,
+        "total_tokens": 29,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    },
+    "service_tier": "default",
+}
+
+#: `paths./models.get.x-oaiMeta.examples.response`, first entry of `data`;
+#: `id` is filled in per model.
+MODEL_EXAMPLE: Final[dict[str, Any]] = {
+    "id": "model-id-0",
+    "object": "model",
+    "created": 1686935002,
+    "owned_by": "organization-owner",
+    "shutdown_date": None,
+}
+
+#: `paths./models.get.x-oaiMeta.examples.response` without its entries.
+MODEL_LIST_EXAMPLE: Final[dict[str, Any]] = {"object": "list", "data": []}
+
+#: `components.schemas.ErrorResponse` (with `components.schemas.Error`): all four
+#: keys are required, `param` and `code` may be null.  The reference gives no
+#: example texts; the messages in `_ERRORS_BY_STATUS` follow the ones OpenAI's
+#: servers send (error-codes guide).
+ERROR_RESPONSE_SHAPE: Final[dict[str, Any]] = {
+    "error": {"message": "", "type": "", "param": None, "code": None}
+}
+
+DEFAULT_REPLY_TEXT: Final = "Hello! How can I assist you today?"
+DEFAULT_MODELS: Final = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1-mini",
+    "gpt-4.1",
+    "o4-mini",
+    "text-embedding-3-small",
+)
+
+INVALID_API_KEY_MESSAGE: Final = (
+    "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys."
+)
+#: Largest request body either protocol handler accepts (bytes); larger is a 413.
+MAX_BODY_SIZE: Final = 64 * 1024 * 1024
+
+STREAMING_UNSUPPORTED_MESSAGE: Final = "streaming is not supported by this server yet"
+
+# status -> (message, type, code); `{model}` is replaced by the request's model.
+_ERRORS_BY_STATUS: Final[dict[int, tuple[str, str, str | None]]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: (INVALID_API_KEY_MESSAGE, "invalid_request_error", "invalid_api_key"),
+    403: (
+        "Country, region, or territory not supported",
+        "request_forbidden",
+        "unsupported_country_region_territory",
+    ),
+    404: (
+        "The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    409: ("The request conflicts with another request.", "invalid_request_error", None),
+    413: ("Request too large.", "invalid_request_error", "request_too_large"),
+    422: ("The request could not be processed.", "invalid_request_error", None),
+    429: (
+        "Rate limit reached for {model} in organization org-fakeprovider on "
+        "requests per min (RPM): Limit 10000, Used 10000, Requested 1. Please try "
+        "again in 6ms. Visit https://platform.openai.com/account/rate-limits to "
+        "learn more.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: (
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    ),
+    502: ("Bad gateway.", "server_error", None),
+    503: ("The server is overloaded or not ready yet.", "server_error", None),
+    529: (
+        "The server is overloaded, please try again later.",
+        "server_error",
+        "overloaded",
+    ),
+}
+
+_JSON_ENCODE: Final = msgspec.json.Encoder().encode
+_JSON_DECODE: Final = msgspec.json.Decoder().decode
+
+# Plausible constants in the shape OpenAI sends; clients only parse them.
+_COMMON_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (b"content-type", b"application/json"),
+    (b"openai-version", b"2020-10-01"),
+    (b"x-ratelimit-limit-requests", b"10000"),
+    (b"x-ratelimit-limit-tokens", b"30000000"),
+    (b"x-ratelimit-remaining-requests", b"9999"),
+    (b"x-ratelimit-remaining-tokens", b"29999980"),
+    (b"x-ratelimit-reset-requests", b"6ms"),
+    (b"x-ratelimit-reset-tokens", b"0s"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP response, independent of the HTTP version that carries it.
+
+    `headers` never holds ``content-length``: a `bytes` body is sent with one, a
+    tuple of chunks is sent chunk by chunk without one (the shape SSE will need).
+    """
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes | tuple[bytes, ...]
+
+
+def encode_json(obj: object) -> bytes:
+    """Encode a plain JSON value (dicts, lists, strings, numbers, None)."""
+    return _JSON_ENCODE(obj)
+
+
+def decode_json(data: bytes) -> Any:
+    """Decode JSON text into plain Python values; raises `msgspec.DecodeError`."""
+    return _JSON_DECODE(data)
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> bytes:
+    """Return an encoded ``{"error": {...}}`` object (`ERROR_RESPONSE_SHAPE`)."""
+    return _JSON_ENCODE(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    )
+
+
+def default_error_body(status: int, request_body: bytes) -> bytes:
+    """Return the error body OpenAI sends with `status`, naming the request's model."""
+    known = _ERRORS_BY_STATUS.get(status)
+    if known is None:
+        type_ = "server_error" if status >= 500 else "invalid_request_error"
+        return error_body(f"HTTP status {status}.", type_)
+    message, type_, code = known
+    if "{model}" in message:
+        message = message.replace("{model}", _model_of(request_body))
+    return error_body(message, type_, code=code)
+
+
+def response_headers(
+    extra: dict[str, str] | None, processing_ms: int
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Return the headers every reply carries, overridden and extended by `extra`."""
+    common = (
+        *_COMMON_HEADERS,
+        (b"openai-processing-ms", str(processing_ms).encode()),
+        (b"x-request-id", b"req_" + secrets.token_hex(16).encode()),
+    )
+    if not extra:
+        return common
+    merged = dict(common)
+    for name, value in extra.items():
+        merged[name.encode("latin-1")] = value.encode("latin-1")
+    return tuple(merged.items())
+
+
+def too_large_reply() -> Reply:
+    """Return the 413 sent for a request body over `MAX_BODY_SIZE`."""
+    body = error_body(
+        f"Request body larger than {MAX_BODY_SIZE} bytes.",
+        "invalid_request_error",
+        code="request_too_large",
+    )
+    return Reply(413, response_headers(None, 0), body)
+
+
+def _model_of(request_body: bytes) -> str:
+    try:
+        model = _JSON_DECODE(request_body)["model"] if request_body else None
+    except (msgspec.DecodeError, TypeError, KeyError):
+        model = None
+    return model if isinstance(model, str) else "gpt-4o-mini"
+
+
+class Router:
+    """Maps ``(method, path, body)`` to ``(status, body)``; built once per server.
+
+    Args:
+        reply_text: The assistant message content of every chat completion.
+        models: The model ids ``GET /v1/models`` lists, in that order.
+    """
+
+    __slots__ = ("_model_bodies", "_models_body", "_reply_text")
+
+    def __init__(self, *, reply_text: str, models: tuple[str, ...]) -> None:
+        self._reply_text = reply_text
+        entries = [{**MODEL_EXAMPLE, "id": model} for model in models]
+        self._models_body = _JSON_ENCODE({**MODEL_LIST_EXAMPLE, "data": entries})
+        self._model_bodies = {e["id"]: _JSON_ENCODE(e) for e in entries}
+
+    def route(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        """Return the status and encoded body for one request under ``/v1``."""
+        route = path.partition("?")[0]
+        if route == "/v1/chat/completions" and method == "POST":
+            return self._chat_completion(body)
+        if route == "/v1/models" and method == "GET":
+            return 200, self._models_body
+        if route.startswith("/v1/models/") and method == "GET":
+            model = urllib.parse.unquote(route.removeprefix("/v1/models/"))
+            found = self._model_bodies.get(model)
+            if found is not None:
+                return 200, found
+            return 404, error_body(
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                param="model",
+                code="model_not_found",
+            )
+        return 404, error_body(
+            f"Invalid URL ({method} {route})", "invalid_request_error"
+        )
+
+    def _chat_completion(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            request = _JSON_DECODE(body)
+        except msgspec.DecodeError:
+            return 400, error_body(
+                "We could not parse the JSON body of your request. The OpenAI API "
+                "expects a JSON payload.",
+                "invalid_request_error",
+            )
+        if not isinstance(request, dict):
+            return _invalid_type("body", "an object", request)
+        model = request.get("model")
+        if model is None:
+            return _missing("model")
+        if not isinstance(model, str):
+            return _invalid_type("model", "a string", model)
+        messages = request.get("messages")
+        if messages is None:
+            return _missing("messages")
+        if not isinstance(messages, list):
+            return _invalid_type("messages", "an array", messages)
+        if not messages:
+            return 400, error_body(
+                "Invalid 'messages': empty array. Expected an array with minimum "
+                "length 1, but got an empty array instead.",
+                "invalid_request_error",
+                param="messages",
+                code="empty_array",
+            )
+        n = request.get("n", 1)
+        if n is None:
+            n = 1
+        if type(n) is not int or not 1 <= n <= 128:
+            return 400, error_body(
+                f"Invalid 'n': {n!r}. Expected an integer from 1 to 128.",
+                "invalid_request_error",
+                param="n",
+                code="invalid_value",
+            )
+        if request.get("stream") is True:
+            return 400, error_body(
+                STREAMING_UNSUPPORTED_MESSAGE,
+                "invalid_request_error",
+                param="stream",
+                code="unsupported_value",
+            )
+        return 200, self.chat_completion(model, n)
+
+    def chat_completion(self, model: str, n: int = 1) -> bytes:
+        """Encode `CHAT_COMPLETION_EXAMPLE` for `model` with `n` choices, made now."""
+        message: dict[str, object] = {
+            "role": "assistant",
+            "content": self._reply_text,
+            "refusal": None,
+            "annotations": [],
+        }
+        choices = [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": "stop"}
+            for i in range(n)
+        ]
+        return _JSON_ENCODE(
+            {
+                **CHAT_COMPLETION_EXAMPLE,
+                "id": "chatcmpl-" + secrets.token_hex(15),
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+            }
+        )
+
+
+def _missing(param: str) -> tuple[int, bytes]:
+    return 400, error_body(
+        f"Missing required parameter: '{param}'.",
+        "invalid_request_error",
+        param=param,
+        code="missing_required_parameter",
+    )
+
+
+def _invalid_type(param: str, expected: str, got: object) -> tuple[int, bytes]:
+    return 400, error_body(
+        f"Invalid type for '{param}': expected {expected}, but got "
+        f"{_json_type(got)} instead.",
+        "invalid_request_error",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
