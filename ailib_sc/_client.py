@@ -20,7 +20,6 @@ from ._errors import (
     scrub,
 )
 from ._registry import Provider, ProviderConfig
-from ._transport import Origin, Transport
 from ._validate import validate_request
 
 if TYPE_CHECKING:
@@ -50,6 +49,8 @@ class _Endpoint:
     __slots__ = ("origin", "target")
 
     def __init__(self, url: str) -> None:
+        from ._transport import Origin
+
         parts = urlsplit(url)
         self.origin = Origin.from_url(url)
         target = parts.path or "/"
@@ -113,6 +114,10 @@ class AiClient:
         common = list(self._settings.headers) + list(self._settings.auth_headers)
         self._get_headers = common
         self._post_headers = [*common, (b"content-type", b"application/json")]
+        # The transport (httpcore, h2, and trio through httpcore) loads on first
+        # use, so `import ailib_sc` stays cheap.
+        from ._transport import Transport
+
         self._transport = Transport(self._settings)
         self._limiter: anyio.CapacityLimiter | None = None
         self._state = ClientState.UNOPENED
@@ -220,6 +225,11 @@ class AiClient:
         if key and key in err.message:
             err.message = scrub(err.message, key)
             err.args = (err.message,)
+        body = getattr(err, "body", None)
+        if key and isinstance(body, bytes):
+            raw = key.encode("utf-8", "replace")
+            if raw in body:
+                err.body = body.replace(raw, b"***")  # type: ignore[attr-defined]
         return err
 
     async def _exchange(

@@ -35,9 +35,8 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
         trust_env: also read ``AI_PROXY_URL``, ``HTTPS_PROXY``/``HTTP_PROXY``/
             ``ALL_PROXY`` and ``NO_PROXY`` (default False: environment proxies are
             used only when you opt in).
-        timeout: default for each phase timeout left None below (default 600;
-            ``AI_TIMEOUT_SECS`` overrides the default). None in a phase after
-            resolution means wait forever.
+        timeout: default for each phase timeout left None below (None: take
+            ``AI_TIMEOUT_SECS``, else 600).
         connect_timeout: TCP + TLS (+ proxy tunnel) setup (default 10).
         read_timeout: longest wait for the next bytes of a response: time to first
             byte, and each gap between stream chunks, not the whole stream.
@@ -85,6 +84,12 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
                 continue
             if name == "api_key":
                 parts.append("api_key='***'")
+            elif name == "headers":
+                masked = {
+                    k: "***" if k.lower() in _SECRET_HEADERS else v
+                    for k, v in value.items()
+                }
+                parts.append(f"headers={masked!r}")
             elif name == "proxy":
                 parts.append(f"proxy={_mask_url(str(value))!r}")
             else:
@@ -96,6 +101,9 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _DEFAULTS: dict[str, Any] = {}
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key"}
+)
 
 
 def _mask_url(url: str) -> str:
@@ -138,11 +146,14 @@ def _env_float(name: str, env: Mapping[str, str]) -> float | None:
     if raw is None or raw.strip() == "":
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
         raise ConfigurationError(
-            f"{name}={raw!r} is not a number of seconds; set it like {name}=60"
-        ) from None
+            f"{name}={raw!r} is not a positive number of seconds; set it like {name}=60"
+        )
+    return value
 
 
 def _check_positive(name: str, value: float | None) -> None:
@@ -202,9 +213,12 @@ def resolve(
         }[provider.auth]
         auth = (header,)
 
+    _check_positive("timeout", options.timeout)
     default = options.timeout
     if default is None:
-        default = _env_float("AI_TIMEOUT_SECS", env) or 600.0
+        default = _env_float("AI_TIMEOUT_SECS", env)
+    if default is None:
+        default = 600.0
     timeouts = Timeouts(
         connect=options.connect_timeout
         if options.connect_timeout is not None

@@ -34,6 +34,26 @@ def _guess_mime(path: str) -> str | None:
     return mimetypes.guess_type(path)[0]
 
 
+def _mime_of(path: str, mime: str | None, kind: str) -> str:
+    """The MIME type of ``path`` (given or guessed), checked to be ``kind/*``."""
+    from ._errors import InvalidRequestError
+
+    found = mime or _guess_mime(path)
+    example = "image/png" if kind == "image" else "audio/wav"
+    name = os.path.basename(path)
+    if found is None:
+        raise InvalidRequestError(
+            f"cannot tell the MIME type of {name!r}; pass mime={example!r} "
+            f"(or the right type) to Content.{kind}_file"
+        )
+    if not found.startswith(kind + "/"):
+        raise InvalidRequestError(
+            f"{name!r} is {found}, not {kind}; Content.{kind}_file takes {kind} "
+            f"files (pass mime={example!r} if the extension is misleading)"
+        )
+    return found
+
+
 class Content:
     """Namespace of content parts and helpers, after ai-lib's ``Content`` enum.
 
@@ -103,14 +123,7 @@ class Content:
             OSError: the file can't be read.
         """
         p = os.fspath(path)
-        kind = mime or _guess_mime(p)
-        if kind is None:
-            from ._errors import InvalidRequestError
-
-            raise InvalidRequestError(
-                f"cannot tell the MIME type of {os.path.basename(p)!r}; "
-                "pass mime='image/png' (or the right type) to Content.image_file"
-            )
+        kind = _mime_of(p, mime, "image")
         with open(p, "rb") as f:
             data = f.read()
         return Content.Image(
@@ -131,14 +144,7 @@ class Content:
             OSError: the file can't be read.
         """
         p = os.fspath(path)
-        kind = mime or _guess_mime(p)
-        if kind is None:
-            from ._errors import InvalidRequestError
-
-            raise InvalidRequestError(
-                f"cannot tell the MIME type of {os.path.basename(p)!r}; "
-                "pass mime='audio/wav' (or the right type) to Content.audio_file"
-            )
+        kind = _mime_of(p, mime, "audio")
         with open(p, "rb") as f:
             data = f.read()
         return Content.Audio(url=Content.data_url(data, kind), mime=kind)

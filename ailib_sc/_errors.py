@@ -37,6 +37,8 @@ Messages never contain an API key: :func:`scrub` removes it from provider text.
 
 from __future__ import annotations
 
+import datetime
+import math
 import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -350,6 +352,15 @@ def hint_for(cls: type[AiLibError]) -> str | None:
     return _HINTS.get(cls)
 
 
+def _finite(text: str) -> float | None:
+    """``float(text)`` when it is a finite number, else None ("inf", "nan", junk)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def parse_retry_after(
     headers: Mapping[str, str], now: float | None = None
 ) -> float | None:
@@ -359,22 +370,22 @@ def parse_retry_after(
     """
     ms = headers.get("retry-after-ms")
     if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
+        seconds = _finite(ms)
+        if seconds is not None:
+            return max(0.0, seconds / 1000.0)
     value = headers.get("retry-after")
     if value is None:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(0.0, seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT
+        when = when.replace(tzinfo=datetime.UTC)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 

@@ -54,7 +54,7 @@ class FunctionCall(msgspec.Struct, frozen=True, kw_only=True):
     arguments: str = ""
 
 
-class ToolCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
     """One tool call in an assistant message (``type`` is ``"function"``)."""
 
     id: str
@@ -78,7 +78,7 @@ class FunctionDefinition(msgspec.Struct, frozen=True, kw_only=True, omit_default
     strict: bool | None = None
 
 
-class Tool(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Tool(msgspec.Struct, frozen=True, kw_only=True):
     """A tool offered to the model; ``Tool(function=FunctionDefinition(...))``."""
 
     function: FunctionDefinition
@@ -106,14 +106,15 @@ class ToolChoice(msgspec.Struct, frozen=True, kw_only=True):
         return cls(function=ToolChoiceFunction(name=name))
 
 
-class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True):
     """Output format: ``{"type": "text" | "json_object" | "json_schema"}``.
 
     Build it with :meth:`json_object` or :meth:`json_schema`.
     """
 
     type: str = "text"
-    json_schema: dict[str, Any] | None = None
+    # UNSET, not None: "type" must always be sent, "json_schema" only when given.
+    json_schema: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
     @classmethod
     def json_object(cls) -> "ResponseFormat":

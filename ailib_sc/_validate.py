@@ -53,7 +53,8 @@ def _check_number(
         kind = "an int" if integer else "a number"
         raise _fail(name, f"expected {kind}, got {_type_name(value)} {value!r}")
     if not lo <= value <= hi:
-        raise _fail(name, f"{value!r} is out of range; use {lo:g}..{hi:g}")
+        span = f"{lo}..{hi}" if integer else f"{lo:g}..{hi:g}"
+        raise _fail(name, f"{value!r} is out of range; use {span}")
 
 
 def _check_message(i: int, m: Any) -> None:
@@ -65,7 +66,7 @@ def _check_message(i: int, m: Any) -> None:
             "Message(role=Role.USER, content=...)",
         )
     role = m.role
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _fail(
             f"{where}.role",
             f"unknown role {role!r}; use one of "

@@ -61,6 +61,7 @@ async def _echo_case(h1_server: Served, status: int) -> None:
             await client.chat_completion(REQ)
         assert _leaks(client, client.provider, info.value) == []
     assert "Incorrect API key provided: ***." in info.value.message
+    assert KEY.encode() not in getattr(info.value, "body", b"")
     assert h1_server.server.requests[0].header("authorization") == f"Bearer {KEY}"
 
 
