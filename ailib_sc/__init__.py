@@ -10,6 +10,11 @@ provider, for trio and asyncio programs.
 
 from __future__ import annotations
 
+from ._chunks import ChatCompletionChunk as ChatCompletionChunk
+from ._chunks import ChunkChoice as ChunkChoice
+from ._chunks import Delta as Delta
+from ._chunks import FunctionCallDelta as FunctionCallDelta
+from ._chunks import ToolCallDelta as ToolCallDelta
 from ._client import AiClient as AiClient
 from ._client import ClientState as ClientState
 from ._config import ConnectionOptions as ConnectionOptions
@@ -26,6 +31,7 @@ from ._errors import ConflictError as ConflictError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeoutError as ConnectTimeoutError
 from ._errors import ContextLengthError as ContextLengthError
+from ._errors import IncompleteStreamError as IncompleteStreamError
 from ._errors import InvalidRequestError as InvalidRequestError
 from ._errors import MissingApiKeyError as MissingApiKeyError
 from ._errors import ModelNotFoundError as ModelNotFoundError
@@ -49,6 +55,10 @@ from ._quick import quick_chat_text as quick_chat_text
 from ._registry import AuthStyle as AuthStyle
 from ._registry import Provider as Provider
 from ._registry import ProviderConfig as ProviderConfig
+from ._streaming import CancelHandle as CancelHandle
+from ._streaming import ChatCompletionStream as ChatCompletionStream
+from ._streaming import StreamWithCancel as StreamWithCancel
+from ._types import CallStats as CallStats
 from ._types import ChatCompletionRequest as ChatCompletionRequest
 from ._types import ChatCompletionResponse as ChatCompletionResponse
 from ._types import Choice as Choice
@@ -76,9 +86,14 @@ __all__ = (
     "AuthStyle",
     "AuthenticationError",
     "BadRequestError",
+    "CallStats",
+    "CancelHandle",
+    "ChatCompletionChunk",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
+    "ChatCompletionStream",
     "Choice",
+    "ChunkChoice",
     "ClientClosedError",
     "ClientState",
     "ClientStateError",
@@ -91,8 +106,11 @@ __all__ = (
     "Content",
     "ContentPart",
     "ContextLengthError",
+    "Delta",
     "FunctionCall",
+    "FunctionCallDelta",
     "FunctionDefinition",
+    "IncompleteStreamError",
     "InvalidRequestError",
     "Message",
     "MissingApiKeyError",
@@ -116,8 +134,10 @@ __all__ = (
     "ResponseFormat",
     "Role",
     "ServerError",
+    "StreamWithCancel",
     "Tool",
     "ToolCall",
+    "ToolCallDelta",
     "ToolChoice",
     "ToolChoiceFunction",
     "TransportError",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 import importlib
 import os
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
+import msgspec
 
 from ._config import ConnectionOptions, Settings, resolve
 from ._errors import (
@@ -20,6 +22,8 @@ from ._errors import (
     scrub,
 )
 from ._registry import Provider, ProviderConfig
+from ._streaming import ChatCompletionStream, StreamWithCancel
+from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
@@ -238,7 +242,8 @@ class AiClient:
         method: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, dict[str, str], bytes, CallStats]:
+        t0 = time.monotonic()
         limiter = self._limiter
         if limiter is not None:
             await limiter.acquire()
@@ -246,22 +251,34 @@ class AiClient:
             resp = await self._transport.request(
                 endpoint.origin, method, endpoint.target, headers, body
             )
+            t_headers = time.monotonic() - t0
             try:
                 data = await resp.read()
             finally:
                 await resp.aclose()
-            return resp.status, resp.header_map(), data
         finally:
             if limiter is not None:
                 limiter.release()
+        header_map = resp.header_map()
+        stats = CallStats(
+            latency=time.monotonic() - t0,
+            time_to_headers=t_headers,
+            http_version=resp.http_version,
+            request_id=self._request_id(header_map),
+        )
+        return resp.status, header_map, data, stats
+
+    def _request_id(self, headers: dict[str, str]) -> str | None:
+        for name in self.provider.request_id_headers:
+            value = headers.get(name)
+            if value is not None:
+                return value
+        return None
 
     def _error(self, status: int, headers: dict[str, str], body: bytes) -> ApiError:
         err: ApiError = self._codec.decode_error(status, headers, body)
         if err.request_id is None:
-            for name in self.provider.request_id_headers:
-                if name in headers:
-                    err.request_id = headers[name]
-                    break
+            err.request_id = self._request_id(headers)
         self._tag(err)
         return err
 
@@ -293,12 +310,13 @@ class AiClient:
         model = self.resolve_model(request.model)
         body: bytes = self._codec.encode_request(request, model=model)
         try:
-            status, headers, data = await self._exchange(
+            status, headers, data, stats = await self._exchange(
                 self._chat, b"POST", self._post_headers, body
             )
             if status >= 300:
                 raise self._error(status, headers, data)
             resp: ChatCompletionResponse = self._codec.decode_response(data)
+            msgspec.structs.force_setattr(resp, "stats", stats)
             return resp
         except AiLibError as err:
             self._tag(err)
@@ -318,7 +336,7 @@ class AiClient:
                 provider=self.provider.id,
             )
         try:
-            status, headers, data = await self._exchange(
+            status, headers, data, _ = await self._exchange(
                 self._models, b"GET", self._get_headers, b""
             )
             if status >= 300:
@@ -328,6 +346,30 @@ class AiClient:
         except AiLibError as err:
             self._tag(err)
             raise
+
+    def chat_completion_stream(
+        self, request: ChatCompletionRequest
+    ) -> ChatCompletionStream:
+        """Stream a chat completion: ``async with client.chat_completion_stream(req) as s``.
+
+        Entering sends the request and waits for the response headers; iterate
+        the stream for :class:`ChatCompletionChunk`s. ``stream.cancel()`` ends it
+        from any task; leaving the block for any reason ends the exchange at once
+        (HTTP/2 stream reset, or an unfinished HTTP/1.1 connection closed). The
+        ``max_concurrency`` permit is held until the block exits.
+
+        ``read_timeout`` bounds the wait for the first byte and each gap between
+        chunks, never the whole stream. See :class:`ChatCompletionStream` for the
+        errors raised.
+        """
+        return ChatCompletionStream(self, request)
+
+    def chat_completion_stream_with_cancel(
+        self, request: ChatCompletionRequest
+    ) -> StreamWithCancel:
+        """Like :meth:`chat_completion_stream`, yielding ``(stream, handle)``;
+        ``handle.cancel()`` is sync, idempotent and callable from any task."""
+        return StreamWithCancel(ChatCompletionStream(self, request))
 
 
 AiClient.__module__ = ClientState.__module__ = "ailib_sc"

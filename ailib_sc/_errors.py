@@ -15,7 +15,8 @@
     │       ├── ReadTimeoutError      no bytes for ``read_timeout`` seconds
     │       ├── WriteTimeoutError
     │       └── PoolTimeoutError      no connection free for ``pool_timeout``
-    ├── ResponseDecodeError           a 2xx body we could not decode
+    ├── IncompleteStreamError         final() of a stream that did not finish
+    ├── ResponseDecodeError           a 2xx body (or stream) we could not decode
     └── ApiError                      the provider answered with an error status
         ├── BadRequestError           400
         │   └── ContextLengthError    413, or the prompt exceeds the context window
@@ -46,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ._types import ChatCompletionResponse
+
 __all__ = [
     "AiLibError",
     "ApiError",
@@ -58,6 +61,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeoutError",
     "ContextLengthError",
+    "IncompleteStreamError",
     "InvalidRequestError",
     "MissingApiKeyError",
     "ModelNotFoundError",
@@ -91,6 +95,8 @@ class AiLibError(Exception):
         retry_after: seconds the provider asked us to wait, if it said.
         provider: provider id (``"openai"``), when known.
         attempts: how many attempts were made before this error surfaced.
+        partial: for an error that ended a stream, the response assembled from
+            the chunks that arrived before it; None otherwise.
     """
 
     retryable: bool = False
@@ -114,6 +120,7 @@ class AiLibError(Exception):
         self.retry_after = retry_after
         self.provider = provider
         self.attempts = attempts
+        self.partial: ChatCompletionResponse | None = None
 
     def is_retryable(self) -> bool:
         """True when sending the same request again may succeed."""
@@ -205,6 +212,11 @@ class WriteTimeoutError(TransportTimeoutError):
 
 class PoolTimeoutError(TransportTimeoutError):
     """No connection became free within ``pool_timeout``."""
+
+
+class IncompleteStreamError(AiLibError):
+    """``stream.final()`` on a stream that was cancelled or failed before it
+    finished; ``partial`` holds what arrived."""
 
 
 class ResponseDecodeError(AiLibError):

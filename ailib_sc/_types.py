@@ -16,6 +16,7 @@ import msgspec
 from ._content import Content, MessageContent
 
 __all__ = [
+    "CallStats",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
     "Choice",
@@ -268,8 +269,42 @@ class Choice(msgspec.Struct, frozen=True, kw_only=True):
     logprobs: dict[str, Any] | None = None
 
 
+class CallStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Measurements of one call, for benchmark and evaluation runs.
+
+    All times are seconds from a monotonic clock, measured from the moment the
+    call started (before any connection was taken from the pool).
+
+    Attributes:
+        latency: until the response was complete (or the stream closed).
+        time_to_headers: until the response headers arrived.
+        time_to_first_token: until the first content (text, reasoning or tool
+            call) arrived; None for non-streamed calls and for streams without any.
+        chunks: stream chunks received (0 for non-streamed calls).
+        max_gap: longest wait between two stream chunks; None with < 2 chunks.
+        mean_gap: mean wait between stream chunks; None with < 2 chunks.
+        attempts: HTTP attempts made (retries included).
+        http_version: ``"HTTP/1.1"`` or ``"HTTP/2"`` of the final attempt.
+        request_id: the provider's request id, if it sent one.
+    """
+
+    latency: float
+    time_to_headers: float | None = None
+    time_to_first_token: float | None = None
+    chunks: int = 0
+    max_gap: float | None = None
+    mean_gap: float | None = None
+    attempts: int = 1
+    http_version: str = ""
+    request_id: str | None = None
+
+
 class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A chat completion. ``first_text()`` gives the first choice's text."""
+    """A chat completion. ``first_text()`` gives the first choice's text.
+
+    ``stats`` (:class:`CallStats`) is filled in by the client; it is None on a
+    response you decode or build yourself.
+    """
 
     choices: list[Choice]
     id: str = ""
@@ -279,6 +314,7 @@ class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    stats: CallStats | None = None
 
     def first_text(self) -> str:
         """Text of the first choice; ``""`` if there is none (e.g. only tool calls)."""
@@ -334,5 +370,6 @@ for _cls in (
     ChatCompletionResponse,
     ModelInfo,
     PoolStatistics,
+    CallStats,
 ):
     _cls.__module__ = "ailib_sc"

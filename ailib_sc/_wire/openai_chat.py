@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._chunks import ChatCompletionChunk
 from .._content import Content
 from .._errors import (
     ApiError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "StreamDecoder",
     "decode_error",
     "decode_models",
     "decode_response",
@@ -230,3 +232,70 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
         request_id=headers.get("x-request-id") or headers.get("request-id"),
         retry_after=parse_retry_after(headers),
     )
+
+
+# ---------------------------------------------------------------- streams
+
+_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+
+
+class _ErrorProbe(msgspec.Struct, frozen=True):
+    error: _ErrorDetail | str | None = None
+
+
+_probe_decoder = msgspec.json.Decoder(_ErrorProbe)
+
+
+class StreamDecoder:
+    """Turns SSE ``data`` payloads of an OpenAI stream into chunks.
+
+    ``[DONE]`` ends the stream; an ``{"error": {...}}`` payload raises the typed
+    error (status None: the HTTP status was already 200).
+    """
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, event: str, data: bytes) -> ChatCompletionChunk | None:
+        """Decode one event's data; None for ``[DONE]`` and empty keep-alives.
+
+        Raises:
+            ApiError subclass: the provider sent an error frame mid-stream.
+            ResponseDecodeError: the data is not a chunk.
+        """
+        if data == b"[DONE]":
+            self.done = True
+            return None
+        if event == "error" or b'"error"' in data:
+            self._raise_if_error(data)
+        try:
+            return _chunk_decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise ResponseDecodeError(
+                f"malformed stream chunk: {exc}; data starts {data[:200]!r}"
+            ) from exc
+
+    @staticmethod
+    def _raise_if_error(data: bytes) -> None:
+        try:
+            probe = _probe_decoder.decode(data)
+        except msgspec.DecodeError:
+            return  # not JSON at all: the chunk decoder will say so
+        err = probe.error
+        if err is None:
+            return
+        if isinstance(err, str):
+            message, type_, code, param = err, None, None, None
+        else:
+            message, type_, param = err.message or "stream error", err.type, err.param
+            code = None if err.code is None else str(err.code)
+        cls = error_class(500, code or type_)
+        raise cls(
+            f"the provider sent an error mid-stream: {message}",
+            code=code,
+            type=type_,
+            param=param,
+            body=data,
+        )

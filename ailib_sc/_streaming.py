@@ -1,0 +1,385 @@
+"""Streams: an async context manager whose cancel scope is the cancel handle.
+
+Theory of operation
+-------------------
+``__aenter__`` enters a :class:`anyio.CancelScope` that spans the caller's whole
+``async with`` block, takes the client-wide permit, sends the request and waits for
+the response headers (an error status raises here, typed). Iteration is a class
+with ``__anext__`` (never a generator: nothing yields inside a scope); each call
+reads body bytes, splits SSE events and decodes chunks.
+
+``cancel()`` is a plain call that cancels the scope: whatever the block is
+awaiting raises ``Cancelled``, the block unwinds, and ``__aexit__`` absorbs the
+cancellation as the scope's own, so the block ends without raising, like
+``move_on_after``. Leaving the block for any reason (end, ``break``, exception,
+outer cancellation, ``cancel()``) closes the response in shielded, bounded
+cleanup: an HTTP/2 stream is reset and its connection kept; an HTTP/1.1
+connection goes back to the pool only if its body was read to the end. The permit
+is released last. ``partial``, ``usage``, ``finish_reason`` and ``stats`` stay
+readable afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+
+from ._chunks import ChunkAssembler
+from ._errors import AiLibError, IncompleteStreamError
+from ._sse import SSEDecoder
+from ._types import CallStats
+from ._validate import validate_request
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._chunks import ChatCompletionChunk
+    from ._client import AiClient
+    from ._transport import Response
+    from ._types import ChatCompletionRequest, ChatCompletionResponse, Usage
+
+__all__ = ["CancelHandle", "ChatCompletionStream", "StreamWithCancel"]
+
+
+class ChatCompletionStream:
+    """A streamed chat completion; use ``async with client.chat_completion_stream(req)``.
+
+    Iterate it for :class:`ChatCompletionChunk`s, or use :meth:`text` for text
+    deltas and :meth:`final` for the assembled response.
+
+    Attributes:
+        cancelled: True once :meth:`cancel` was called (the block ended early).
+        error: the error that ended the stream, if one did.
+
+    Raises (on entry):
+        InvalidRequestError: the request is malformed; nothing was sent.
+        ApiError subclasses: the provider answered with an error status.
+        TransportError subclasses: connect / timeout / protocol failures.
+    Raises (while iterating), each with ``partial`` set to what arrived:
+        ReadTimeoutError: no bytes for ``read_timeout`` seconds (between chunks).
+        RemoteProtocolError: the server broke off the stream.
+        ApiError subclasses: an error frame arrived mid-stream.
+        ResponseDecodeError: a malformed event.
+    """
+
+    def __init__(self, client: AiClient, request: ChatCompletionRequest) -> None:
+        self._client = client
+        self._request = request
+        self._scope: anyio.CancelScope | None = None
+        self._scope_open = False
+        self._cancel_requested = False
+        self._response: Response | None = None
+        self._permit = False
+        self._sse = SSEDecoder()
+        self._decoder: Any = client._codec.StreamDecoder()
+        self._asm = ChunkAssembler()
+        self._pending: deque[ChatCompletionChunk] = deque()
+        self._body_done = False
+        self._finished = False
+        self._exited = False
+        self.cancelled = False
+        self.error: AiLibError | None = None
+        self._t0 = 0.0
+        self._t_headers: float | None = None
+        self._t_first: float | None = None
+        self._t_last: float | None = None
+        self._t_first_chunk: float | None = None
+        self._chunks = 0
+        self._max_gap = 0.0
+        self._stats: CallStats | None = None
+
+    # ------------------------------------------------------------ cancel handle
+
+    def cancel(self) -> None:
+        """End the stream now, from any task. Sync and idempotent.
+
+        The ``async with`` block is cancelled at its next await and exits without
+        raising; ``cancelled`` becomes True and ``partial`` keeps what arrived.
+        """
+        self._cancel_requested = True
+        self.cancelled = True
+        if self._scope is not None and self._scope_open:
+            self._scope.cancel()
+
+    # ------------------------------------------------------------ context manager
+
+    async def __aenter__(self) -> ChatCompletionStream:
+        client = self._client
+        client._check_open()
+        validate_request(self._request)
+        model = client.resolve_model(self._request.model)
+        body: bytes = client._codec.encode_request(
+            self._request, model=model, stream=True
+        )
+        scope = self._scope = anyio.CancelScope()
+        scope.__enter__()
+        self._scope_open = True
+        if self._cancel_requested:
+            scope.cancel()
+        self._t0 = time.monotonic()
+        try:
+            await self._open(body)
+        except BaseException as exc:
+            await self._close()
+            self._scope_open = False
+            if scope.__exit__(type(exc), exc, exc.__traceback__):
+                # Our own cancel() arrived before the headers: an empty stream.
+                self._body_done = True
+                self._exited = True
+                self._stats = self._make_stats()
+                return self
+            if isinstance(exc, AiLibError):
+                client._tag(exc)
+            raise
+        return self
+
+    async def _open(self, body: bytes) -> None:
+        client = self._client
+        limiter = client._limiter
+        if limiter is not None:
+            await limiter.acquire()
+            self._permit = True
+        endpoint = client._chat
+        resp = self._response = await client._transport.request(
+            endpoint.origin, b"POST", endpoint.target, client._post_headers, body
+        )
+        self._t_headers = time.monotonic() - self._t0
+        if resp.status >= 300:
+            data = await resp.read()
+            raise client._error(resp.status, resp.header_map(), data)
+
+    async def _close(self) -> None:
+        resp = self._response
+        try:
+            if resp is not None:
+                await resp.aclose()  # shielded and bounded inside
+        finally:
+            if self._permit:
+                self._permit = False
+                limiter = self._client._limiter
+                if limiter is not None:
+                    limiter.release()
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self._exited:
+            return False
+        self._exited = True
+        try:
+            await self._close()
+        finally:
+            self._stats = self._make_stats()
+            swallowed = False
+            if self._scope is not None and self._scope_open:
+                self._scope_open = False
+                swallowed = bool(self._scope.__exit__(et, e, tb))
+        return swallowed
+
+    # ------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        # Buffered chunks and HTTP/2 frames already queued need no I/O, but a
+        # cancellation (ours or an outer one) must land at every chunk, not only
+        # when the backlog runs dry. Costs no scheduling round trip otherwise.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        pending = self._pending
+        if pending:
+            return pending.popleft()
+        while not self._body_done:
+            await self._read_more()
+            if pending:
+                return pending.popleft()
+        raise StopAsyncIteration
+
+    async def _read_more(self) -> None:
+        resp = self._response
+        if resp is None or self._exited:
+            self._body_done = True
+            return
+        try:
+            data = await resp.receive()
+            if data is None:
+                self._body_done = True
+                events = self._sse.end()
+                self._finished = True
+            else:
+                events = self._sse.feed(data)
+            now = time.monotonic()
+            decoder = self._decoder
+            for ev in events:
+                chunk = decoder.feed(ev.event, ev.data)
+                if chunk is None:
+                    continue
+                self._count(chunk, now)
+                self._pending.append(chunk)
+        except AiLibError as err:
+            self._body_done = True
+            self.error = err
+            err.partial = self._asm.response(self._make_stats())
+            self._client._tag(err)
+            raise
+
+    def _count(self, chunk: ChatCompletionChunk, now: float) -> None:
+        last = self._t_last
+        if last is None:
+            self._t_first_chunk = now
+        elif now - last > self._max_gap:
+            self._max_gap = now - last
+        self._t_last = now
+        self._chunks += 1
+        if self._asm.add(chunk) and self._t_first is None:
+            self._t_first = now - self._t0
+
+    # ------------------------------------------------------------ helpers
+
+    def text(self) -> _TextDeltas:
+        """Iterate the first choice's text deltas only (empty deltas skipped)."""
+        return _TextDeltas(self)
+
+    async def final(self) -> ChatCompletionResponse:
+        """The whole response, assembled (tool-call arguments joined).
+
+        Inside the block it reads the rest of the stream first; after the block it
+        returns what was assembled.
+
+        Raises:
+            IncompleteStreamError: the stream was cancelled or failed before it
+                finished; ``partial`` on the error holds what arrived.
+            TransportError / ApiError: as while iterating.
+        """
+        if not self._exited:
+            while not self._body_done:
+                await self._read_more()
+            self._pending.clear()
+        if not self._finished:
+            err = IncompleteStreamError(
+                "the stream did not finish (cancelled or failed); see .partial",
+                provider=self._client.provider.id,
+            )
+            err.partial = self.partial
+            raise err
+        return self._asm.response(self.stats)
+
+    def _make_stats(self) -> CallStats:
+        chunks = self._chunks
+        mean = None
+        if chunks >= 2 and self._t_last is not None and self._t_first_chunk is not None:
+            mean = (self._t_last - self._t_first_chunk) / (chunks - 1)
+        resp = self._response
+        return CallStats(
+            latency=time.monotonic() - self._t0,
+            time_to_headers=self._t_headers,
+            time_to_first_token=self._t_first,
+            chunks=chunks,
+            max_gap=self._max_gap if chunks >= 2 else None,
+            mean_gap=mean,
+            http_version=resp.http_version if resp is not None else "",
+            request_id=_request_id(self._client, resp),
+        )
+
+    @property
+    def partial(self) -> ChatCompletionResponse:
+        """The response assembled from the chunks received so far."""
+        return self._asm.response(self._stats)
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token usage from the final chunk (``stream_options.include_usage``)."""
+        return self._asm.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's finish reason, once it arrived."""
+        return self._asm.finish_reason()
+
+    @property
+    def stats(self) -> CallStats | None:
+        """:class:`CallStats` of the finished stream; None while it is open."""
+        return self._stats
+
+    @property
+    def http_version(self) -> str:
+        """``"HTTP/1.1"`` or ``"HTTP/2"`` once the headers arrived."""
+        return self._response.http_version if self._response is not None else ""
+
+
+def _request_id(client: AiClient, resp: Response | None) -> str | None:
+    if resp is None:
+        return None
+    headers = resp.header_map()
+    for name in client.provider.request_id_headers:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+class _TextDeltas:
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ChatCompletionStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _TextDeltas:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            chunk = await self._stream.__anext__()
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    return choice.delta.content
+
+
+class CancelHandle:
+    """Cancels one stream from any task: ``handle.cancel()`` (sync, idempotent)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ChatCompletionStream) -> None:
+        self._stream = stream
+
+    def cancel(self) -> None:
+        """Cancel the stream; see :meth:`ChatCompletionStream.cancel`."""
+        self._stream.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._stream.cancelled
+
+
+class StreamWithCancel:
+    """``async with client.chat_completion_stream_with_cancel(req) as (stream, handle)``."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ChatCompletionStream) -> None:
+        self._stream = stream
+
+    async def __aenter__(self) -> tuple[ChatCompletionStream, CancelHandle]:
+        stream = await self._stream.__aenter__()
+        return stream, CancelHandle(stream)
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return await self._stream.__aexit__(et, e, tb)
+
+
+for _cls in (ChatCompletionStream, CancelHandle, StreamWithCancel):
+    _cls.__module__ = "ailib_sc"
