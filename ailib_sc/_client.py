@@ -297,10 +297,11 @@ class AiClient:
 
         Raises:
             InvalidRequestError: ``request`` is malformed (nothing was sent).
-            ApiError subclasses: the provider answered with an error status.
-            TransportError subclasses: connection, timeout or protocol failures.
+            ApiError: (a subclass of) the provider answered with an error status.
+            TransportError: (a subclass of) connection, timeout or protocol failures.
             ResponseDecodeError: a 2xx body that is not a chat completion.
-            ClientStateError / ClientClosedError: the client is not open.
+            ClientStateError: the client was never opened with ``async with``.
+            ClientClosedError: the client was closed.
 
         Cancellation: the exchange stops at once; an HTTP/2 stream is reset, an
         HTTP/1.1 connection with an unread body is closed, the pool is left clean.
@@ -327,7 +328,8 @@ class AiClient:
 
         Raises:
             ConfigurationError: the provider has no models endpoint.
-            ApiError / TransportError subclasses: as for :meth:`chat_completion`.
+            ApiError: as for :meth:`chat_completion`.
+            TransportError: as for :meth:`chat_completion`.
         """
         self._check_open()
         if self._models is None:
@@ -353,7 +355,7 @@ class AiClient:
         """Stream a chat completion: ``async with client.chat_completion_stream(req) as s``.
 
         Entering sends the request and waits for the response headers; iterate
-        the stream for :class:`ChatCompletionChunk`s. ``stream.cancel()`` ends it
+        the stream for :class:`ChatCompletionChunk` objects. ``stream.cancel()`` ends it
         from any task; leaving the block for any reason ends the exchange at once
         (HTTP/2 stream reset, or an unfinished HTTP/1.1 connection closed). The
         ``max_concurrency`` permit is held until the block exits.

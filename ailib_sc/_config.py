@@ -31,25 +31,30 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         base_url: API root overriding the provider's (and ``<PROVIDER>_BASE_URL``).
         api_key: the key; never appears in any repr, log or error message.
-        proxy: ``http://[user:pass@]host:port`` proxy for all requests.
+        proxy: ``http://[user:pass@]host:port`` proxy for all requests (https
+            providers are reached through a CONNECT tunnel, still TLS end to end).
         trust_env: also read ``AI_PROXY_URL``, ``HTTPS_PROXY``/``HTTP_PROXY``/
             ``ALL_PROXY`` and ``NO_PROXY`` (default False: environment proxies are
             used only when you opt in).
         timeout: default for each phase timeout left None below (None: take
             ``AI_TIMEOUT_SECS``, else 600).
-        connect_timeout: TCP + TLS (+ proxy tunnel) setup (default 10).
+        connect_timeout: TCP + TLS (+ proxy tunnel) setup (default ``min(10,
+            timeout)``).
         read_timeout: longest wait for the next bytes of a response: time to first
             byte, and each gap between stream chunks, not the whole stream.
         write_timeout: longest wait while sending the request.
-        pool_timeout: longest wait for a free connection.
-        pool_size: most HTTP/1.1 connections per origin (default 100).
+        pool_timeout: longest wait for a free HTTP/1.1 connection or HTTP/2
+            stream slot. Waiting for a ``max_concurrency`` permit is not bounded
+            by it: that queue is yours to size.
+        pool_size: most connections per origin, HTTP/1.1 or HTTP/2 (default 100).
         idle_timeout: an idle connection is closed after this long (default 15).
         http2: None (default) = HTTP/2 via TLS ALPN on https, HTTP/1.1 on http;
             True = also HTTP/2 with prior knowledge (h2c) on http; False = HTTP/1.1 only.
         max_concurrency: client-wide cap on requests and open streams (None = no cap).
         headers: extra headers sent with every request.
         verify: verify TLS certificates against the system trust store (or
-            ``SSL_CERT_FILE``); False disables verification (testing only).
+            ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); False disables verification
+            (testing only).
         ca_file: a PEM file of CA certificates to trust instead.
         ssl_context: a ready :class:`ssl.SSLContext`; ALPN is set on it, so do not
             share one context between clients.
@@ -252,10 +257,11 @@ def resolve(
         ) or None
         raw = env.get("no_proxy") or env.get("NO_PROXY") or ""
         no_proxy = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
-    if proxy is not None and not proxy.startswith(("http://", "https://")):
+    if proxy is not None and not proxy.startswith("http://"):
         raise ConfigurationError(
-            f"proxy must be an http:// or https:// URL, got {_mask_url(proxy)!r} "
-            "(SOCKS proxies are not supported)"
+            f"proxy must be an http:// URL, got {_mask_url(proxy)!r}; https:// and "
+            "SOCKS proxies are not supported (traffic to an https provider is still "
+            "TLS end to end through an http:// proxy's CONNECT tunnel)"
         )
 
     headers = {"user-agent": f"ailib_sc/{_VERSION}", "accept": "application/json"}

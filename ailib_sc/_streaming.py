@@ -35,6 +35,7 @@ from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from types import TracebackType
 
     from ._chunks import ChatCompletionChunk
@@ -48,22 +49,25 @@ __all__ = ["CancelHandle", "ChatCompletionStream", "StreamWithCancel"]
 class ChatCompletionStream:
     """A streamed chat completion; use ``async with client.chat_completion_stream(req)``.
 
-    Iterate it for :class:`ChatCompletionChunk`s, or use :meth:`text` for text
+    Iterate it for :class:`ChatCompletionChunk` objects, or use :meth:`text` for text
     deltas and :meth:`final` for the assembled response.
 
     Attributes:
         cancelled: True once :meth:`cancel` was called (the block ended early).
         error: the error that ended the stream, if one did.
 
-    Raises (on entry):
-        InvalidRequestError: the request is malformed; nothing was sent.
-        ApiError subclasses: the provider answered with an error status.
-        TransportError subclasses: connect / timeout / protocol failures.
-    Raises (while iterating), each with ``partial`` set to what arrived:
-        ReadTimeoutError: no bytes for ``read_timeout`` seconds (between chunks).
-        RemoteProtocolError: the server broke off the stream.
-        ApiError subclasses: an error frame arrived mid-stream.
-        ResponseDecodeError: a malformed event.
+    Raises:
+        InvalidRequestError: on entry: the request is malformed; nothing was sent.
+        ApiError: on entry, the provider answered with an error status; while
+            iterating, the provider sent an error frame mid-stream.
+        TransportError: on entry, connect / timeout / protocol failures; while
+            iterating, :class:`ReadTimeoutError` when no bytes arrived for
+            ``read_timeout`` seconds between chunks, or
+            :class:`RemoteProtocolError` when the server broke off the stream.
+        ResponseDecodeError: while iterating, a malformed event.
+
+    Every error raised while iterating carries ``partial``: the response
+    assembled from what arrived before it.
     """
 
     def __init__(self, client: AiClient, request: ChatCompletionRequest) -> None:
@@ -243,7 +247,7 @@ class ChatCompletionStream:
 
     # ------------------------------------------------------------ helpers
 
-    def text(self) -> _TextDeltas:
+    def text(self) -> AsyncIterator[str]:
         """Iterate the first choice's text deltas only (empty deltas skipped)."""
         return _TextDeltas(self)
 
@@ -256,7 +260,8 @@ class ChatCompletionStream:
         Raises:
             IncompleteStreamError: the stream was cancelled or failed before it
                 finished; ``partial`` on the error holds what arrived.
-            TransportError / ApiError: as while iterating.
+            TransportError: as while iterating.
+            ApiError: as while iterating.
         """
         if not self._exited:
             while not self._body_done:

@@ -110,7 +110,7 @@ class ToolChoice(msgspec.Struct, frozen=True, kw_only=True):
 class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True):
     """Output format: ``{"type": "text" | "json_object" | "json_schema"}``.
 
-    Build it with :meth:`json_object` or :meth:`json_schema`.
+    Build it with :meth:`json_object` or :meth:`schema`.
     """
 
     type: str = "text"

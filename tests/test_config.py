@@ -462,20 +462,29 @@ def test_explicit_proxy_beats_env_with_trust_env() -> None:
     assert s.proxy == "http://mine:1"
 
 
+SUFFIX = (
+    "; https:// and SOCKS proxies are not supported (traffic to an https provider "
+    "is still TLS end to end through an http:// proxy's CONNECT tunnel)"
+)
+
+
 def test_socks_proxy_rejected_with_password_masked() -> None:
     msg = config_error(proxy="socks5://user:hunter2@proxy:1080")
     assert msg == (
-        "proxy must be an http:// or https:// URL, got "
-        "'socks5://user:***@proxy:1080' (SOCKS proxies are not supported)"
+        "proxy must be an http:// URL, got 'socks5://user:***@proxy:1080'" + SUFFIX
     )
     assert "hunter2" not in msg
+
+
+def test_https_proxy_rejected() -> None:
+    msg = config_error(proxy="https://proxy:3128")
+    assert msg == "proxy must be an http:// URL, got 'https://proxy:3128'" + SUFFIX
 
 
 def test_socks_proxy_from_trusted_env_rejected() -> None:
     env = {**OPENAI_ENV, "ALL_PROXY": "socks5h://proxy:1080"}
     assert config_error(env=env, trust_env=True) == (
-        "proxy must be an http:// or https:// URL, got 'socks5h://proxy:1080' "
-        "(SOCKS proxies are not supported)"
+        "proxy must be an http:// URL, got 'socks5h://proxy:1080'" + SUFFIX
     )
 
 

@@ -64,6 +64,7 @@ _TIMEOUTS: dict[str, type[TransportError]] = {
     "connect": ConnectTimeoutError,
     "send": WriteTimeoutError,
     "receive": ReadTimeoutError,
+    "request": ReadTimeoutError,
     "pool": PoolTimeoutError,
 }
 

@@ -279,7 +279,7 @@ class OriginPool:
                     }
                 },
             )
-            with mapped("send"):
+            with mapped("request"):
                 resp = await conn.handle_async_request(req)
         except BaseException:
             if conn is not None:
