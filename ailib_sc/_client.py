@@ -22,13 +22,13 @@ from ._errors import (
     scrub,
 )
 from ._registry import Provider, ProviderConfig
-from ._streaming import ChatCompletionStream, StreamWithCancel
 from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
     from types import ModuleType, TracebackType
 
+    from ._streaming import ChatCompletionStream, StreamWithCancel
     from ._types import (
         ChatCompletionRequest,
         ChatCompletionResponse,
@@ -123,6 +123,9 @@ class AiClient:
         from ._transport import Transport
 
         self._transport = Transport(self._settings)
+        self._request_id_names = frozenset(
+            n.lower().encode("latin-1") for n in config.request_id_headers
+        )
         self._limiter: anyio.CapacityLimiter | None = None
         self._state = ClientState.UNOPENED
 
@@ -259,26 +262,31 @@ class AiClient:
         finally:
             if limiter is not None:
                 limiter.release()
-        header_map = resp.header_map()
         stats = CallStats(
             latency=time.monotonic() - t0,
             time_to_headers=t_headers,
             http_version=resp.http_version,
-            request_id=self._request_id(header_map),
+            request_id=self._request_id(resp.headers),
         )
+        # The header dict (decode + lower-case every header) is only for errors.
+        header_map = resp.header_map() if resp.status >= 300 else {}
         return resp.status, header_map, data, stats
 
-    def _request_id(self, headers: dict[str, str]) -> str | None:
-        for name in self.provider.request_id_headers:
-            value = headers.get(name)
-            if value is not None:
-                return value
+    def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The provider's request id from raw response headers, if present."""
+        names = self._request_id_names
+        for name, value in headers:
+            if name.lower() in names:
+                return value.decode("latin-1")
         return None
 
     def _error(self, status: int, headers: dict[str, str], body: bytes) -> ApiError:
         err: ApiError = self._codec.decode_error(status, headers, body)
         if err.request_id is None:
-            err.request_id = self._request_id(headers)
+            for name in self.provider.request_id_headers:
+                if name in headers:
+                    err.request_id = headers[name]
+                    break
         self._tag(err)
         return err
 
@@ -364,6 +372,8 @@ class AiClient:
         chunks, never the whole stream. See :class:`ChatCompletionStream` for the
         errors raised.
         """
+        from ._streaming import ChatCompletionStream
+
         return ChatCompletionStream(self, request)
 
     def chat_completion_stream_with_cancel(
@@ -371,6 +381,8 @@ class AiClient:
     ) -> StreamWithCancel:
         """Like :meth:`chat_completion_stream`, yielding ``(stream, handle)``;
         ``handle.cancel()`` is sync, idempotent and callable from any task."""
+        from ._streaming import ChatCompletionStream, StreamWithCancel
+
         return StreamWithCancel(ChatCompletionStream(self, request))
 
 

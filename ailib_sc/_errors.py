@@ -41,7 +41,6 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -392,6 +391,8 @@ def parse_retry_after(
     seconds = _finite(value)
     if seconds is not None:
         return max(0.0, seconds)
+    from email.utils import parsedate_to_datetime  # rare path; costs 4 ms to import
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -290,7 +290,9 @@ class ChatCompletionStream:
             max_gap=self._max_gap if chunks >= 2 else None,
             mean_gap=mean,
             http_version=resp.http_version if resp is not None else "",
-            request_id=_request_id(self._client, resp),
+            request_id=self._client._request_id(resp.headers)
+            if resp is not None
+            else None,
         )
 
     @property
@@ -317,17 +319,6 @@ class ChatCompletionStream:
     def http_version(self) -> str:
         """``"HTTP/1.1"`` or ``"HTTP/2"`` once the headers arrived."""
         return self._response.http_version if self._response is not None else ""
-
-
-def _request_id(client: AiClient, resp: Response | None) -> str | None:
-    if resp is None:
-        return None
-    headers = resp.header_map()
-    for name in client.provider.request_id_headers:
-        value = headers.get(name)
-        if value is not None:
-            return value
-    return None
 
 
 class _TextDeltas:

@@ -157,6 +157,7 @@ class H2Connection:
         stream: httpcore.AsyncNetworkStream,
         *,
         on_change: Callable[[H2Connection], None],
+        close_timeout: float = 5.0,
     ) -> None:
         cfg = h2.config.H2Configuration(
             client_side=True, header_encoding=None, validate_inbound_headers=False
@@ -171,6 +172,7 @@ class H2Connection:
         self._write_lock = anyio.Lock()
         self._flow = anyio.Event()
         self._on_change = on_change
+        self._close_timeout = close_timeout
         self._reader_scope: anyio.CancelScope | None = None
         self.state = ConnState.OPEN
         self.max_streams = 100  # until the peer's SETTINGS say otherwise
@@ -311,10 +313,18 @@ class H2Connection:
                 self._h2.send_headers(sid, headers, end_stream=not body)
             except h2.exceptions.ProtocolError:
                 raise NotProcessed from None  # closed before our HEADERS left
-            st.local_ended = not body
+            # A body that fits the window and one frame (every chat request) goes
+            # out with the headers in a single socket write.
+            inline = bool(body) and len(body) <= min(
+                self._h2.local_flow_control_window(sid),
+                self._h2.max_outbound_frame_size,
+            )
+            if inline:
+                self._h2.send_data(sid, body, end_stream=True)
+            st.local_ended = inline or not body
             try:
                 await self._flush(write_timeout)
-                if body:
+                if body and not inline:
                     await self._send_body(st, body, write_timeout)
             except TransportError:
                 # The write failed: wait (briefly) for the reader to see the GOAWAY
@@ -381,11 +391,16 @@ class H2Connection:
                     self._h2.reset_stream(st.id, h2.errors.ErrorCodes.CANCEL)
                 except h2.exceptions.ProtocolError:
                     pass  # already closed on the h2 side
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
-                try:
-                    await self._flush(None)
-                except AiLibError:
-                    pass  # the connection died; _flush marked it
+            self._queue()
+            if self._outbuf:  # a reset or window update to send: shielded, bounded
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self._close_timeout),
+                ):
+                    try:
+                        await self._flush(None)
+                    except AiLibError:
+                        pass  # the connection died; _flush marked it
         if self.active == 0:
             self.idle_since = time.monotonic()
         self._on_change(self)

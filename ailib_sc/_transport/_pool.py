@@ -201,7 +201,9 @@ class OriginPool:
                 conn1 = httpcore.AsyncHTTP11Connection(self._hc_origin, stream)
                 self.idle.append((conn1, time.monotonic()))
                 return None
-            conn = H2Connection(stream, on_change=self._h2_changed)
+            conn = H2Connection(
+                stream, on_change=self._h2_changed, close_timeout=self.close_timeout
+            )
             try:
                 await conn.start(self._tg, timeouts.write, timeouts.connect)
             except BaseException:

@@ -268,14 +268,19 @@ class StreamDecoder:
         if data == b"[DONE]":
             self.done = True
             return None
-        if event == "error" or b'"error"' in data:
+        if event == "error":
             self._raise_if_error(data)
         try:
-            return _chunk_decoder.decode(data)
+            chunk = _chunk_decoder.decode(data)
         except msgspec.DecodeError as exc:
             raise ResponseDecodeError(
                 f"malformed stream chunk: {exc}; data starts {data[:200]!r}"
             ) from exc
+        # An {"error": ...} frame decodes to an all-default chunk (every field has
+        # a default); only then is it worth looking for the error.
+        if not chunk.choices and not chunk.id and chunk.usage is None:
+            self._raise_if_error(data)
+        return chunk
 
     @staticmethod
     def _raise_if_error(data: bytes) -> None:
