@@ -1,0 +1,379 @@
+"""Decode cost: one chat completion body and one streaming chunk body, ns per call.
+
+``python benchmarks/bench_decode.py [--quick]``
+
+For each body, in this process, with ``timeit`` (GC off while timing, which
+flatters the allocation-heavy SDK path), the minimum over several repeats of
+``number`` calls each:
+
+1. ailib_sc: ``ailib_sc._wire.openai_chat.decode_response`` for the completion;
+   for the chunk, ailib_sc's chunk decoder when it has one, else a stand-in
+   (see ``_chunk_decoder``), named in the output.
+2. bare msgspec: a prebuilt ``msgspec.json.Decoder`` of a minimal plain Struct
+   with the body's fields (the ratio's denominator), and the one-shot
+   ``msgspec.json.decode(body, type=...)`` for reference.
+3. the openai SDK's path, as ``client.chat.completions.create`` runs it on a body:
+   ``json.loads`` then ``client._process_response_data(cast_to=ChatCompletion)``,
+   i.e. ``_models.construct_type`` (default) -- and ``validate_type`` (with
+   ``_strict_response_validation=True``) for reference. For the chunk the SDK
+   runs ``json.loads`` on the SSE data string, then the same with
+   ``ChatCompletionChunk``.
+"""
+
+# No `from __future__ import annotations`: msgspec resolves the Structs below.
+
+import argparse
+import importlib
+import json
+import sys
+import timeit
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt_ratio, print_table
+from _payloads import CHUNK_BODY, RESPONSE_BODY
+
+__all__ = ["main", "run"]
+
+# ---------------------------------------------------------------- bare msgspec Structs
+# Plain Structs with exactly the fields both bodies carry (message.annotations is
+# left out, as ailib_sc's Message does), no defaults, no options.
+
+
+class BareMessage(msgspec.Struct):
+    role: str
+    content: str | None
+    refusal: str | None
+
+
+class BareChoice(msgspec.Struct):
+    index: int
+    message: BareMessage
+    logprobs: dict[str, Any] | None
+    finish_reason: str | None
+
+
+class BarePromptDetails(msgspec.Struct):
+    cached_tokens: int
+    audio_tokens: int
+
+
+class BareCompletionDetails(msgspec.Struct):
+    reasoning_tokens: int
+    audio_tokens: int
+    accepted_prediction_tokens: int
+    rejected_prediction_tokens: int
+
+
+class BareUsage(msgspec.Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: BarePromptDetails
+    completion_tokens_details: BareCompletionDetails
+
+
+class BareResponse(msgspec.Struct):
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: list[BareChoice]
+    usage: BareUsage
+    service_tier: str | None
+    system_fingerprint: str | None
+
+
+class BareDelta(msgspec.Struct):
+    content: str | None
+
+
+class BareChunkChoice(msgspec.Struct):
+    index: int
+    delta: BareDelta
+    finish_reason: str | None
+
+
+class BareChunk(msgspec.Struct):
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: list[BareChunkChoice]
+
+
+# ---------------------------------------------------------------- chunk stand-in
+# What ailib_sc's ChatCompletionChunk will look like per DESIGN.md §2 (seed
+# shape: choices[i].delta.content / .tool_calls / .reasoning_content,
+# finish_reason, usage), in house style: frozen, kw_only, defaults for what a
+# provider may omit. Used only while ailib_sc has no chunk type of its own.
+
+from ailib_sc import Role, Usage  # noqa: E402
+
+
+class StandInFunctionDelta(msgspec.Struct, frozen=True, kw_only=True):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class StandInToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: StandInFunctionDelta | None = None
+
+
+class StandInDelta(msgspec.Struct, frozen=True, kw_only=True):
+    role: Role | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[StandInToolCallDelta] | None = None
+    function_call: StandInFunctionDelta | None = None
+
+
+class StandInChunkChoice(msgspec.Struct, frozen=True, kw_only=True):
+    delta: StandInDelta
+    index: int = 0
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+
+
+class StandInChunk(msgspec.Struct, frozen=True, kw_only=True):
+    choices: list[StandInChunkChoice]
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+
+
+def _chunk_decoder() -> tuple[Any, tuple[Any, ...], str]:
+    """ailib_sc's own chunk decoder and the arguments before the body, if it has
+    one, else the stand-in; and what was used, for the output."""
+    import ailib_sc
+
+    wire = importlib.import_module("ailib_sc._wire.openai_chat")
+    stream_decoder = getattr(wire, "StreamDecoder", None)
+    if stream_decoder is not None:
+        # What the stream runs per SSE event (an event without `event:` is
+        # "message").
+        return (
+            stream_decoder().feed,
+            ("message",),
+            "ailib_sc._wire.openai_chat.StreamDecoder().feed('message', data)",
+        )
+    cls = getattr(ailib_sc, "ChatCompletionChunk", None)
+    if cls is not None:
+        return (
+            msgspec.json.Decoder(cls).decode,
+            (),
+            "msgspec Decoder(ailib_sc.ChatCompletionChunk) (no chunk codec yet)",
+        )
+    return (
+        msgspec.json.Decoder(StandInChunk).decode,
+        (),
+        "STAND-IN: ailib_sc has no ChatCompletionChunk yet; a frozen kw_only Struct "
+        "of the seed shape defined in this benchmark",
+    )
+
+
+# ---------------------------------------------------------------- openai SDK path
+
+
+def _sdk_decoders() -> tuple[Any, Any, Any, Any]:
+    """(completion default, completion strict, chunk default, chunk strict)."""
+    import httpx2
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    # Never contacted: the decode path does no I/O.
+    url = "http://127.0.0.1:9/v1"
+    loose = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
+    strict = openai.AsyncOpenAI(
+        base_url=url, api_key="x", max_retries=0, _strict_response_validation=True
+    )
+    response = httpx2.Response(200)  # only used in error messages
+    loads = json.loads
+
+    def make(client: Any, cast_to: Any) -> Any:
+        process = client._process_response_data
+
+        def decode(body: bytes | str) -> Any:
+            return process(data=loads(body), cast_to=cast_to, response=response)
+
+        return decode
+
+    return (
+        make(loose, ChatCompletion),
+        make(strict, ChatCompletion),
+        make(loose, ChatCompletionChunk),
+        make(strict, ChatCompletionChunk),
+    )
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _ns_per_call(
+    fn: Any, args: tuple[Any, ...], *, min_time: float, repeats: int
+) -> float:
+    # The call is compiled into timeit's loop: no wrapper frame is measured.
+    names = [f"a{i}" for i in range(len(args))]
+    timer = timeit.Timer(
+        f"f({', '.join(names)})",
+        globals={"f": fn, **dict(zip(names, args, strict=True))},
+    )
+    number = 1
+    while True:  # like Timer.autorange, up to min_time per repeat
+        if timer.timeit(number) >= min_time / 4:
+            break
+        number *= 2
+    number *= 4
+    return min(timer.repeat(repeats, number)) / number * 1e9
+
+
+def run(*, quick: bool = False) -> list[tuple[str, float | None, str, bool | None]]:
+    """Run the benchmark, print its tables; return summary rows
+    ``(what, value, target, met)`` for ``run_all.py``."""
+    import ailib_sc
+    from ailib_sc._wire.openai_chat import decode_response
+
+    min_time = 0.05 if quick else 0.2
+    repeats = 3 if quick else 7
+    sdk_resp, sdk_resp_strict, sdk_chunk, sdk_chunk_strict = _sdk_decoders()
+    chunk_decode, chunk_pre, chunk_how = _chunk_decoder()
+    if chunk_how.startswith("STAND-IN"):
+        chunk_label = "ailib_sc chunk (STAND-IN Struct)"
+    elif chunk_pre:
+        chunk_label = "ailib_sc StreamDecoder.feed"
+    else:
+        chunk_label = "ailib_sc Decoder(ChatCompletionChunk)"
+    bare_resp = msgspec.json.Decoder(BareResponse).decode
+    bare_chunk = msgspec.json.Decoder(BareChunk).decode
+    chunk_text = CHUNK_BODY.decode()  # the SDK's SSE layer hands json.loads a str
+
+    def oneshot(t: type) -> Any:
+        def f(body: bytes) -> Any:
+            return msgspec.json.decode(body, type=t)
+
+        return f
+
+    # Check every path decodes what we expect before timing it.
+    text = "Hello! How can I assist you today?"
+    assert decode_response(RESPONSE_BODY).first_text() == text
+    assert bare_resp(RESPONSE_BODY).choices[0].message.content == text
+    assert sdk_resp(RESPONSE_BODY).choices[0].message.content == text
+    assert sdk_resp_strict(RESPONSE_BODY).choices[0].message.content == text
+    assert bare_chunk(CHUNK_BODY).choices[0].delta.content == "Hello"
+    assert sdk_chunk(chunk_text).choices[0].delta.content == "Hello"
+    assert sdk_chunk_strict(chunk_text).choices[0].delta.content == "Hello"
+    assert chunk_decode(*chunk_pre, CHUNK_BODY).choices[0].delta.content == "Hello"
+
+    print(
+        f"== Decode: ns per call, min of {repeats} repeats of >= {min_time:g} s, "
+        "GC off while timing =="
+    )
+    print(
+        f"completion body: {len(RESPONSE_BODY)} bytes; "
+        f"chunk body: {len(CHUNK_BODY)} bytes"
+    )
+    print(f"chunk decoder used for ailib_sc: {chunk_how}")
+
+    # (role, label, function, arguments); roles "ours", "bare" and "sdk" are the
+    # ratios' terms, "" rows are for reference.
+    Row = tuple[str, str, Any, tuple[Any, ...]]
+    resp_rows: list[Row] = [
+        ("ours", "ailib_sc decode_response", decode_response, (RESPONSE_BODY,)),
+        ("bare", "bare msgspec Decoder(Struct).decode", bare_resp, (RESPONSE_BODY,)),
+        (
+            "",
+            "bare msgspec.json.decode(type=Struct)",
+            oneshot(BareResponse),
+            (RESPONSE_BODY,),
+        ),
+        ("", "stdlib json.loads (dict only)", json.loads, (RESPONSE_BODY,)),
+        ("sdk", "openai SDK: json.loads + construct_type", sdk_resp, (RESPONSE_BODY,)),
+        (
+            "",
+            "openai SDK strict: json.loads + validate_type",
+            sdk_resp_strict,
+            (RESPONSE_BODY,),
+        ),
+    ]
+    chunk_rows: list[Row] = [
+        ("ours", chunk_label, chunk_decode, (*chunk_pre, CHUNK_BODY)),
+    ]
+    chunk_type = getattr(ailib_sc, "ChatCompletionChunk", None)
+    if chunk_pre and chunk_type is not None:
+        chunk_rows.append(
+            (
+                "",
+                "ailib_sc Decoder(ChatCompletionChunk) only",
+                msgspec.json.Decoder(chunk_type).decode,
+                (CHUNK_BODY,),
+            )
+        )
+    chunk_rows += [
+        ("bare", "bare msgspec Decoder(Struct).decode", bare_chunk, (CHUNK_BODY,)),
+        (
+            "",
+            "bare msgspec.json.decode(type=Struct)",
+            oneshot(BareChunk),
+            (CHUNK_BODY,),
+        ),
+        ("", "stdlib json.loads (dict only)", json.loads, (chunk_text,)),
+        ("sdk", "openai SDK: json.loads + construct_type", sdk_chunk, (chunk_text,)),
+        (
+            "",
+            "openai SDK strict: json.loads + validate_type",
+            sdk_chunk_strict,
+            (chunk_text,),
+        ),
+    ]
+
+    summary: list[tuple[str, float | None, str, bool | None]] = []
+    for name, rows_in in (("chat completion", resp_rows), ("stream chunk", chunk_rows)):
+        timed = [
+            (role, label, _ns_per_call(fn, args, min_time=min_time, repeats=repeats))
+            for role, label, fn, args in rows_in
+        ]
+        by_role = {role: ns for role, _, ns in timed if role}
+        ours, bare, sdk = by_role["ours"], by_role["bare"], by_role["sdk"]
+        print_table(
+            ["decoder", "ns/call", "x ailib_sc", "x bare msgspec"],
+            [
+                [label, f"{ns:,.0f}", fmt_ratio(ns, ours), fmt_ratio(ns, bare)]
+                for _, label, ns in timed
+            ],
+            title=f"Decode one {name} body",
+        )
+        r_sdk = sdk / ours
+        r_bare = ours / bare
+        print(
+            f"  openai/ours = {r_sdk:.1f}x (target >= 20x: "
+            f"{'met' if r_sdk >= 20 else 'MISSED'});  ours/bare msgspec = "
+            f"{r_bare:.2f}x (target <= 1.5x: {'met' if r_bare <= 1.5 else 'MISSED'})"
+        )
+        summary.append((f"decode {name}: openai/ours", r_sdk, ">= 20", r_sdk >= 20))
+        summary.append(
+            (f"decode {name}: ours/bare msgspec", r_bare, "<= 1.5", r_bare <= 1.5)
+        )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    args = parser.parse_args(argv)
+    run(quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

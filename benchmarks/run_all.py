@@ -1,0 +1,67 @@
+"""Run every benchmark and print a summary of ratios against the budgets.
+
+``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
+
+Runs, in order: ``bench_decode`` (in this process), ``bench_import`` and
+``bench_throughput`` (fresh interpreters for every sample / client). Loopback
+only; a full run takes a few minutes, ``--quick`` well under one. Exit status 1
+if a benchmark crashed; missed targets are reported, not failed on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_decode
+import bench_import
+import bench_throughput
+from _common import print_table
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    summary: list[tuple[str, float | None, str, bool | None]] = []
+    crashed = []
+    for name, bench in (
+        ("decode", bench_decode),
+        ("import", bench_import),
+        ("throughput", bench_throughput),
+    ):
+        print()
+        try:
+            summary += bench.run(quick=args.quick)
+        except Exception:
+            traceback.print_exc()
+            crashed.append(name)
+            summary.append((f"{name}: CRASHED", None, "", False))
+
+    rows = []
+    for what, value, target, met in summary:
+        shown = "n/a" if value is None else f"{value:.2f}"
+        verdict = {True: "met", False: "MISSED", None: "-"}[met]
+        rows.append([what, shown, target, verdict])
+    print_table(
+        ["measure", "value", "target", "verdict"],
+        rows,
+        title=f"== Summary ({'quick' if args.quick else 'full'} run, "
+        f"{time.perf_counter() - t0:.0f} s) ==",
+    )
+    if crashed:
+        print(f"crashed: {', '.join(crashed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
