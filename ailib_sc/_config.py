@@ -10,16 +10,14 @@ then defaults.
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
 
 import os
+import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from ._errors import ConfigurationError, MissingApiKeyError
-
-if TYPE_CHECKING:
-    import ssl
 from ._registry import AuthStyle, ProviderConfig
 
 __all__ = ["ConnectionOptions", "Settings", "Timeouts", "resolve"]
@@ -79,9 +77,7 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     verify: bool = True
     ca_file: str | None = None
-    # A string annotation: ``ssl`` costs ~7 ms to import and is only needed once a
-    # TLS connection is made (msgspec never decodes these options).
-    ssl_context: "ssl.SSLContext | None" = None
+    ssl_context: ssl.SSLContext | None = None
     close_timeout: float = 5.0
 
     def __repr__(self) -> str:
