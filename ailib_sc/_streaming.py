@@ -274,7 +274,7 @@ class ChatCompletionStream:
             )
             err.partial = self.partial
             raise err
-        return self._asm.response(self.stats)
+        return self._asm.response(self._stats or self._make_stats())
 
     def _make_stats(self) -> CallStats:
         chunks = self._chunks

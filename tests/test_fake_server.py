@@ -247,10 +247,17 @@ async def test_unknown_path_is_404() -> None:
             "invalid_type",
         ),
         (
-            chat_request(stream=True),
-            "streaming is not supported by this server yet",
+            chat_request(stream="yes"),
+            "Invalid type for 'stream': expected a boolean, but got a string instead.",
             "stream",
-            "unsupported_value",
+            "invalid_type",
+        ),
+        (
+            chat_request(stream=True, stream_options=[]),
+            "Invalid type for 'stream_options': expected an object, but got an "
+            "array instead.",
+            "stream_options",
+            "invalid_type",
         ),
         (
             b"{not json",
@@ -260,7 +267,15 @@ async def test_unknown_path_is_404() -> None:
             None,
         ),
     ],
-    ids=["no-messages", "no-model", "empty-messages", "bad-model", "stream", "json"],
+    ids=[
+        "no-messages",
+        "no-model",
+        "empty-messages",
+        "bad-model",
+        "stream",
+        "stream-options",
+        "json",
+    ],
 )
 async def test_invalid_chat_requests_are_400(
     body: bytes, message: str, param: str | None, code: str | None

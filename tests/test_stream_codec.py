@@ -63,7 +63,7 @@ REASONING_STREAM = (
     b'data:{"id":"r","object":"chat.completion.chunk","created":2,"model":"deepseek-reasoner",'
     b'"choices":[{"index":0,"delta":{"role":"assistant","content":null,'
     b'"reasoning_content":"Think"},"finish_reason":null}]}\n\n'
-    b': keep-alive comment\n\n'
+    b": keep-alive comment\n\n"
     b'data:{"id":"r","object":"chat.completion.chunk","created":2,"model":"deepseek-reasoner",'
     b'"choices":[{"index":0,"delta":{"reasoning_content":"ing."},"finish_reason":null}]}\n\n'
     b'data:{"id":"r","object":"chat.completion.chunk","created":2,"model":"deepseek-reasoner",'
@@ -72,7 +72,9 @@ REASONING_STREAM = (
 )
 
 
-def _decode(body: bytes, cuts: list[int]) -> tuple[list[ChatCompletionChunk], StreamDecoder]:
+def _decode(
+    body: bytes, cuts: list[int]
+) -> tuple[list[ChatCompletionChunk], StreamDecoder]:
     sse = SSEDecoder()
     dec = StreamDecoder()
     chunks = []
@@ -101,19 +103,31 @@ def test_text_stream_decodes_the_same_however_split(cuts: list[int]) -> None:
     chunks, dec = _decode(TEXT_STREAM, cuts)
     assert dec.done
     assert [c.choices[0].delta.content if c.choices else None for c in chunks] == [
-        "", "Hello", "!", None, None,
+        "",
+        "Hello",
+        "!",
+        None,
+        None,
     ]
     assert chunks[0].choices[0].delta.role is Role.ASSISTANT
     assert chunks[3].choices[0].finish_reason == "stop"
     assert chunks[4].choices == []
     usage = chunks[4].usage
     assert usage is not None
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (9, 2, 11)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
+        9,
+        2,
+        11,
+    )
     asm = ChunkAssembler()
     assert [asm.add(c) for c in chunks] == [False, True, True, False, False]
     resp = asm.response()
     assert resp.first_text() == "Hello!"
-    assert (resp.id, resp.model, resp.created) == ("chatcmpl-123", "gpt-4o-mini", 1694268190)
+    assert (resp.id, resp.model, resp.created) == (
+        "chatcmpl-123",
+        "gpt-4o-mini",
+        1694268190,
+    )
     assert resp.system_fingerprint == "fp_44709d6fcb"
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage == usage
@@ -130,8 +144,10 @@ def test_tool_call_fragments_join(cuts: list[int]) -> None:
     msg = asm.response().choices[0].message
     assert msg.content is None
     assert msg.tool_calls == [
-        ToolCall(id="call_abc", function=FunctionCall(name="get_weather",
-                                                      arguments='{"location":"Paris"}')),
+        ToolCall(
+            id="call_abc",
+            function=FunctionCall(name="get_weather", arguments='{"location":"Paris"}'),
+        ),
         ToolCall(id="call_def", function=FunctionCall(name="get_time", arguments="{}")),
     ]
     assert asm.finish_reason() == "tool_calls"
@@ -149,20 +165,30 @@ def test_reasoning_content_and_comments() -> None:
 
 def test_error_frame_mid_stream_raises_typed_error() -> None:
     dec = StreamDecoder()
-    frame = (b'{"error": {"message": "The server had an error while processing your '
-             b'request.", "type": "server_error", "param": null, "code": null}}')
-    with pytest.raises(ServerError, match="mid-stream: The server had an error") as info:
+    frame = (
+        b'{"error": {"message": "The server had an error while processing your '
+        b'request.", "type": "server_error", "param": null, "code": null}}'
+    )
+    with pytest.raises(
+        ServerError, match="mid-stream: The server had an error"
+    ) as info:
         dec.feed("message", frame)
     assert info.value.type == "server_error"
     assert info.value.is_retryable()
     with pytest.raises(RateLimitError):
-        dec.feed("message", b'{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}')
+        dec.feed(
+            "message",
+            b'{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}',
+        )
 
 
 def test_content_mentioning_error_is_not_an_error() -> None:
     dec = StreamDecoder()
-    chunk = dec.feed("message", b'{"id":"x","choices":[{"index":0,"delta":'
-                                b'{"content":"the \\"error\\": field"}}]}')
+    chunk = dec.feed(
+        "message",
+        b'{"id":"x","choices":[{"index":0,"delta":'
+        b'{"content":"the \\"error\\": field"}}]}',
+    )
     assert chunk is not None
     assert chunk.choices[0].delta.content == 'the "error": field'
 
@@ -182,9 +208,13 @@ def test_n_choices_assemble_separately() -> None:
     dec = StreamDecoder()
     asm = ChunkAssembler()
     for i, piece in [(0, "a"), (1, "b"), (0, "c"), (1, "d")]:
-        chunk = dec.feed("message", (
-            b'{"id":"x","choices":[{"index":%d,"delta":{"content":"%s"}}]}'
-            % (i, piece.encode())))
+        chunk = dec.feed(
+            "message",
+            (
+                b'{"id":"x","choices":[{"index":%d,"delta":{"content":"%s"}}]}'
+                % (i, piece.encode())
+            ),
+        )
         assert chunk is not None
         asm.add(chunk)
     resp = asm.response()

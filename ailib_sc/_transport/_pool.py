@@ -31,16 +31,18 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-import httpcore
 
 from .._errors import PoolTimeoutError, RemoteProtocolError
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, open_stream
-from ._errors import NotProcessed, mapped
+from ._errors import NotProcessed
+from ._h1 import H1Connection
 from ._h2 import ConnState, H2Connection
 from ._response import H1Response, H2Response, Response
 
 if TYPE_CHECKING:
+    import httpcore
+
     from .._config import Timeouts
 
 __all__ = ["Mode", "OriginPool"]
@@ -80,12 +82,11 @@ class OriginPool:
         self._pool_size = pool_size
         self._idle_timeout = idle_timeout
         self.close_timeout = close_timeout
-        self._hc_origin = origin.to_httpcore()
         self._authority = origin.authority
         self._scheme = origin.scheme.encode()
         self.h2: list[H2Connection] = []
-        self.idle: list[tuple[httpcore.AsyncHTTP11Connection, float]] = []
-        self.busy: set[httpcore.AsyncHTTP11Connection] = set()
+        self.idle: list[tuple[H1Connection, float]] = []
+        self.busy: set[H1Connection] = set()
         self.sem = anyio.Semaphore(pool_size)
         self.opened = 0
         self._connecting: anyio.Event | None = None
@@ -198,7 +199,7 @@ class OriginPool:
             self.opened += 1
             if self.origin.scheme == "https" and alpn != "h2":
                 self.mode = Mode.H1
-                conn1 = httpcore.AsyncHTTP11Connection(self._hc_origin, stream)
+                conn1 = H1Connection(stream)
                 self.idle.append((conn1, time.monotonic()))
                 return None
             conn = H2Connection(
@@ -236,7 +237,7 @@ class OriginPool:
                     f"no connection free within {timeouts.pool:g} s (pool_timeout); "
                     "raise pool_size or lower the concurrency"
                 ) from None
-        conn: httpcore.AsyncHTTP11Connection | None = None
+        conn: H1Connection | None = None
         try:
             conn = await self._pop_idle()
             if conn is None:
@@ -248,11 +249,10 @@ class OriginPool:
                     timeout=timeouts.connect,
                 )
                 self.opened += 1
-                conn = httpcore.AsyncHTTP11Connection(self._hc_origin, stream)
+                conn = H1Connection(stream)
             self.busy.add(conn)
-            url_target = target
             if self._proxy is not None and self.origin.scheme == "http":
-                url_target = b"http://" + self._authority + target
+                target = b"http://" + self._authority + target  # forward proxy
             all_headers = [(b"host", self._authority), *headers]
             if (
                 self._proxy is not None
@@ -262,27 +262,14 @@ class OriginPool:
                 all_headers.append((b"proxy-authorization", self._proxy.auth))
             if body or method == b"POST":
                 all_headers.append((b"content-length", str(len(body)).encode()))
-            req = httpcore.Request(
+            status, resp_headers = await conn.send_request(
                 method,
-                httpcore.URL(
-                    scheme=self._scheme,
-                    host=self.origin.host.encode(),
-                    port=self.origin.port,
-                    target=url_target,
-                ),
-                headers=all_headers,
-                content=body,
-                extensions={
-                    "timeout": {
-                        "connect": timeouts.connect,
-                        "read": timeouts.read,
-                        "write": timeouts.write,
-                        "pool": timeouts.pool,
-                    }
-                },
+                target,
+                all_headers,
+                body,
+                write_timeout=timeouts.write,
+                read_timeout=timeouts.read,
             )
-            with mapped("request"):
-                resp = await conn.handle_async_request(req)
         except BaseException:
             if conn is not None:
                 self.busy.discard(conn)
@@ -290,17 +277,19 @@ class OriginPool:
                     await conn.aclose()
             self.sem.release()
             raise
-        return H1Response(resp, self, conn, self.close_timeout)
+        return H1Response(
+            status, resp_headers, conn, self, timeouts.read, self.close_timeout
+        )
 
-    async def _pop_idle(self) -> httpcore.AsyncHTTP11Connection | None:
+    async def _pop_idle(self) -> H1Connection | None:
         now = time.monotonic()
         while self.idle:
             conn, since = self.idle.pop()
             idle_for = now - since
             if (
                 idle_for > self._idle_timeout
-                or conn.is_closed()
-                or (idle_for > _POLL_AFTER and conn.has_expired())
+                or conn.closed
+                or (idle_for > _POLL_AFTER and conn.server_hung_up())
             ):
                 with anyio.CancelScope(shield=True):
                     await conn.aclose()
@@ -308,10 +297,11 @@ class OriginPool:
             return conn
         return None
 
-    def h1_done(self, conn: httpcore.AsyncHTTP11Connection) -> None:
-        """A response on ``conn`` was closed: keep the connection or drop it."""
+    def h1_done(self, conn: H1Connection) -> None:
+        """A response on ``conn`` was closed: keep the connection (if its exchange
+        completed cleanly) or drop it (the caller closed it)."""
         self.busy.discard(conn)
-        if conn.is_idle() and not self.closed:
+        if not conn.broken and not conn.closed and not self.closed:
             self.idle.append((conn, time.monotonic()))
         self.sem.release()
 

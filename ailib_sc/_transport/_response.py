@@ -12,14 +12,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._errors import mapped
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from types import TracebackType
 
-    import httpcore
-
+    from ._h1 import H1Connection
     from ._h2 import H2Stream
     from ._pool import OriginPool
 
@@ -128,41 +124,33 @@ class H2Response(Response):
 class H1Response(Response):
     """A response on an HTTP/1.1 connection borrowed from the pool."""
 
-    __slots__ = ("_conn", "_iter", "_pool", "_resp")
+    __slots__ = ("_conn", "_pool", "_read_timeout")
 
     def __init__(
         self,
-        resp: httpcore.Response,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        conn: H1Connection,
         pool: OriginPool,
-        conn: httpcore.AsyncHTTP11Connection,
+        read_timeout: float | None,
         close_timeout: float,
     ) -> None:
-        super().__init__(resp.status, list(resp.headers), "HTTP/1.1", close_timeout)
-        self._resp = resp
-        self._pool = pool
+        super().__init__(status, headers, "HTTP/1.1", close_timeout)
         self._conn = conn
-        self._iter: AsyncIterator[bytes] | None = None
+        self._pool = pool
+        self._read_timeout = read_timeout
 
     async def receive(self) -> bytes | None:
-        it = self._iter
-        if it is None:
-            stream = self._resp.stream
-            assert hasattr(stream, "__aiter__")
-            it = self._iter = stream.__aiter__()
-        with mapped("receive"):
-            try:
-                return await it.__anext__()
-            except StopAsyncIteration:
-                return None
-
-    async def read(self) -> bytes:
-        with mapped("receive"):
-            return await self._resp.aread()
+        return await self._conn.receive_data(self._read_timeout)
 
     async def _release(self) -> None:
+        conn = self._conn
         try:
-            await self._resp.aclose()
-        except Exception:
-            await self._conn.aclose()
+            if conn.broken:  # body not read to the end, or the exchange failed
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self.close_timeout),
+                ):
+                    await conn.aclose()
         finally:
-            self._pool.h1_done(self._conn)
+            self._pool.h1_done(conn)

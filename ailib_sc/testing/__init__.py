@@ -11,6 +11,11 @@ every request and can be scripted to fail.  It runs on whichever event loop
         ...  # point a client at server.base_url
         assert server.requests[0].json()["model"] == "gpt-4o-mini"
 
+A ``"stream": true`` chat completion is answered with Server-Sent Events;
+``server.script_stream(...)`` shapes the next streams (chunking, delays, stalls,
+disconnects, resets, broken events) and ``server.stream_outcomes`` says how each
+ended.
+
 TLS needs the ``testing`` extra: ``pip install 'ailib_sc[testing]'``.  Run
 ``python -m ailib_sc.testing --help`` to start one from a shell.
 """
@@ -18,10 +23,11 @@ TLS needs the ``testing`` extra: ``pip install 'ailib_sc[testing]'``.  Run
 from __future__ import annotations
 
 from ailib_sc.testing._recording import RecordedRequest as RecordedRequest
+from ailib_sc.testing._recording import StreamOutcome as StreamOutcome
 from ailib_sc.testing._server import FakeProviderServer as FakeProviderServer
 
-__all__ = ("FakeProviderServer", "RecordedRequest")
+__all__ = ("FakeProviderServer", "RecordedRequest", "StreamOutcome")
 
-for _public in (FakeProviderServer, RecordedRequest):
+for _public in (FakeProviderServer, RecordedRequest, StreamOutcome):
     _public.__module__ = __name__
 del _public

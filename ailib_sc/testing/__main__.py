@@ -46,6 +46,20 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--reply-text", default=DEFAULT_REPLY_TEXT)
     parser.add_argument("--max-concurrent-streams", type=int, default=100)
+    parser.add_argument(
+        "--stream-chunks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="content chunks per streamed reply (default: one per word)",
+    )
+    parser.add_argument(
+        "--stream-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds between two events of a streamed reply (default: 0)",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,6 +73,8 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.api_key,
         reply_text=args.reply_text,
         max_concurrent_streams=args.max_concurrent_streams,
+        stream_chunks=args.stream_chunks,
+        stream_delay=args.stream_delay,
     )
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with server:

@@ -16,15 +16,26 @@ window; when the window is exhausted the task waits for `_window_changed`, which
 the reader replaces (and sets) on every WINDOW_UPDATE, SETTINGS or reset.  A
 client GOAWAY, end of file, or protocol error ends the connection; a protocol
 error first flushes the GOAWAY h2 queued for it.
+
+A streamed reply (`EventStream`) goes out one event per DATA frame, each handed
+to the writer as soon as it is made, under the same per-stream flow control; an
+event waits until the window fits it whole rather than being split (unless it
+is larger than the peer's largest frame or initial window).  It
+records a `StreamOutcome` however it ends: the reader notes which streams the
+client reset and whether the client hung up (`_client_gone`) before cancelling
+them, so the stream task's ``finally`` can tell.  ``disconnect_after`` flushes
+what was queued and then cancels the whole connection.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import anyio
+import anyio.lowlevel
 import h2.config
 import h2.connection
 import h2.errors
@@ -32,8 +43,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from ailib_sc.testing._recording import RecordedRequest
+from ailib_sc.testing._recording import RecordedRequest, StreamOutcome
 from ailib_sc.testing._replies import MAX_BODY_SIZE, Reply, too_large_reply
+from ailib_sc.testing._stream import EventStream, Stop
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -49,6 +61,10 @@ _READ_SIZE: Final = 65536
 # streams do not wait for WINDOW_UPDATEs (streams keep the default 64 KiB each).
 _CONNECTION_WINDOW_BOOST: Final = 16 * 1024 * 1024
 _FLUSH_TIMEOUT: Final = 1.0
+# A stream sent without delay lets the writer flush each time it has queued this
+# much (still one DATA frame per event).  Yielding after every event instead
+# costs 2.5x: each yield becomes a write of one small frame.
+_STREAM_BATCH_BYTES: Final = 16384
 _STATUS_BYTES: Final = {status: str(status).encode() for status in range(100, 600)}
 
 
@@ -96,6 +112,8 @@ if TYPE_CHECKING:
 
 class _H2Server:
     __slots__ = (
+        "_client_gone",
+        "_client_resets",
         "_connection_id",
         "_events",
         "_h2",
@@ -132,6 +150,8 @@ class _H2Server:
         )
         self._incoming: dict[int, _Incoming] = {}
         self._scopes: dict[int, anyio.CancelScope] = {}
+        self._client_resets: set[int] = set()  # reset by the client while answered
+        self._client_gone = False  # the client hung up or sent GOAWAY
         self._send_wanted = anyio.Event()
         self._window_changed = anyio.Event()
         self._write_lock = anyio.Lock()
@@ -179,7 +199,8 @@ class _H2Server:
                 self._wake_writer()
             try:
                 data = await self._stream.receive(_READ_SIZE)
-            except anyio.EndOfStream:
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                self._client_gone = True
                 return
 
     def _on_request(self, event: h2.events.Event) -> bool:
@@ -218,6 +239,8 @@ class _H2Server:
         self._incoming.pop(stream_id, None)
         scope = self._scopes.pop(stream_id, None)
         if scope is not None:
+            if event.remote_reset:
+                self._client_resets.add(stream_id)
             scope.cancel()
         return self._on_window_changed(event)
 
@@ -228,6 +251,7 @@ class _H2Server:
 
     def _on_goaway(self, event: h2.events.Event) -> bool:
         # h2 allows no more frames after a GOAWAY from the client: hang up.
+        self._client_gone = True
         return True
 
     # -- answering -----------------------------------------------------------------
@@ -253,6 +277,7 @@ class _H2Server:
                 pass  # the stream was reset, or the connection is going away
             finally:
                 self._scopes.pop(stream_id, None)
+                self._client_resets.discard(stream_id)
 
     async def _answer(self, stream_id: int, incoming: _Incoming) -> None:
         method = path = ""
@@ -275,7 +300,10 @@ class _H2Server:
         )
         with self._recorder.handling(request):
             reply = await self._respond(request)
-            await self._send_reply(stream_id, reply, head=method == "HEAD")
+            if isinstance(reply.body, EventStream):
+                await self._send_event_stream(stream_id, reply, reply.body)
+            else:
+                await self._send_reply(stream_id, reply, head=method == "HEAD")
 
     async def _refuse_too_large(self, stream_id: int) -> None:
         await self._send_reply(stream_id, too_large_reply())
@@ -289,6 +317,8 @@ class _H2Server:
         h2_conn = self._h2
         headers = [(b":status", _STATUS_BYTES[reply.status]), *reply.headers]
         body = reply.body
+        if isinstance(body, EventStream):
+            raise TypeError("send an EventStream with _send_event_stream()")
         if isinstance(body, bytes):
             headers.append((b"content-length", str(len(body)).encode()))
             h2_conn.send_headers(stream_id, headers, end_stream=head or not body)
@@ -304,6 +334,72 @@ class _H2Server:
         for chunk in body:  # each chunk leaves as DATA frame(s) of its own
             await self._send_data(stream_id, chunk, end_stream=False)
         h2_conn.end_stream(stream_id)
+        self._wake_writer()
+
+    async def _send_event_stream(
+        self, stream_id: int, reply: Reply, body: EventStream
+    ) -> None:
+        sent = queued = 0
+        completed = False
+        try:
+            if body.first_delay:
+                await anyio.sleep(body.first_delay)
+            if body.hold_until is not None:
+                await body.hold_until.wait()
+            headers = [(b":status", _STATUS_BYTES[reply.status]), *reply.headers]
+            self._h2.send_headers(stream_id, headers)
+            self._wake_writer()
+            events, delay, send_event = body.events, body.delay, self._send_event
+            for index in range(body.limit):
+                if delay and index:
+                    await anyio.sleep(delay)
+                await send_event(stream_id, events[index])
+                sent += 1
+                queued += len(events[index])
+                if queued >= _STREAM_BATCH_BYTES:
+                    queued = 0
+                    await anyio.lowlevel.checkpoint()  # the writer flushes
+            if body.stop is None:
+                self._h2.end_stream(stream_id)
+                self._wake_writer()
+                completed = True
+            elif body.stop is Stop.STALL:
+                await anyio.sleep_forever()
+            elif body.stop is Stop.RESET:
+                self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+                self._wake_writer()
+            else:  # Stop.DISCONNECT: what was sent reaches the client, then EOF
+                await self._flush()
+                assert self._task_group is not None
+                self._task_group.cancel_scope.cancel()
+        finally:
+            self._recorder.record_stream_outcome(
+                StreamOutcome(
+                    request_index=body.request_index,
+                    http_version="HTTP/2",
+                    events_sent=sent,
+                    completed=completed,
+                    client_reset=stream_id in self._client_resets,
+                    client_closed=self._client_gone and not completed,
+                    ended_at=time.monotonic(),
+                )
+            )
+
+    async def _send_event(self, stream_id: int, event: bytes) -> None:
+        """Queue one event as one DATA frame, waiting until the window fits it."""
+        h2_conn = self._h2
+        size = len(event)
+        if (
+            size > h2_conn.max_outbound_frame_size
+            or size > h2_conn.remote_settings.initial_window_size
+        ):  # it cannot, or might never, leave in one frame
+            await self._send_data(stream_id, event, end_stream=False)
+            return
+        while h2_conn.local_flow_control_window(stream_id) < size:
+            changed = self._window_changed  # taken before yielding, as below
+            self._wake_writer()
+            await changed.wait()
+        h2_conn.send_data(stream_id, event)
         self._wake_writer()
 
     async def _send_data(
@@ -343,4 +439,8 @@ class _H2Server:
         async with self._write_lock:
             data = self._h2.data_to_send()
             if data:
-                await self._stream.send(data)
+                try:
+                    await self._stream.send(data)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    self._client_gone = True
+                    raise

@@ -1,16 +1,20 @@
-"""What the fake server remembers: requests, resets, counters and scripted replies.
+"""What the fake server remembers: requests, resets, stream outcomes, counters and
+scripted replies.
 
 Theory of operation: everything here is touched only from the event loop the
 server runs in, and never across an ``await``, so no locks are needed.  A
 protocol handler calls `Recorder.connection_opened` / `connection_closed` around
 a connection and wraps the handling of one request in `Recorder.handling`, which
-keeps the high-water marks.  Waiters (`wait_for_requests`, `wait_for_resets`)
-are released as soon as a record makes their count reachable, which is what lets
+keeps the high-water marks.  A streamed reply records one `StreamOutcome` when it
+ends, however it ends (the handlers do it in a ``finally``).  Waiters
+(`wait_for_requests`, `wait_for_resets`, `wait_for_stream_outcomes`) are
+released as soon as a record makes their count reachable, which is what lets
 tests synchronise on the server without sleeping.
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 from dataclasses import dataclass
@@ -25,11 +29,12 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from ailib_sc.testing._replies import Reply
+    from ailib_sc.testing._stream import StreamSpec
 
     #: How protocol handlers ask the server for the reply to a complete request.
     Respond: TypeAlias = Callable[["RecordedRequest"], Awaitable[Reply]]
 
-__all__ = ["RecordedRequest", "Recorder", "Script"]
+__all__ = ["RecordedRequest", "Recorder", "Script", "StreamOutcome", "StreamScript"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +92,53 @@ class Script:
     hold_until: anyio.Event | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamOutcome:
+    """How one streamed reply (``"stream": true``) ended, as the server saw it.
+
+    Attributes:
+        request_index: Index in `FakeProviderServer.requests` of the request
+            this reply answered (indices restart at 0 after ``reset()``).
+        http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
+        events_sent: Server-Sent Events written, counting the role chunk as one.
+        completed: Every planned event was written and the body was ended
+            cleanly: after ``data: [DONE]``, or after the error event of
+            ``script_stream(error_at=...)``.
+        client_reset: HTTP/2 only: the client sent RST_STREAM on this stream
+            before the body ended.
+        client_closed: The client closed the connection before the body ended
+            (HTTP/1.1: end of file or a failed write; HTTP/2: the connection
+            ended because the client hung up or sent GOAWAY).
+        ended_at: `time.monotonic()` when the server saw the end.
+    """
+
+    request_index: int
+    http_version: str
+    events_sent: int
+    completed: bool
+    client_reset: bool
+    client_closed: bool
+    ended_at: float
+
+
+@dataclass(slots=True)
+class StreamScript:
+    """One queued stream script (see `FakeProviderServer.script_stream`)."""
+
+    spec: StreamSpec
+    remaining: int
+
+
 class Recorder:
-    """Requests, resets, scripts and connection/request counters of one server."""
+    """Requests, resets, stream outcomes, scripts and counters of one server."""
 
     __slots__ = (
         "_next_connection_id",
         "_request_waiters",
         "_reset_waiters",
         "_scripts",
+        "_stream_scripts",
+        "_stream_waiters",
         "connections_opened",
         "in_flight",
         "max_concurrent_requests",
@@ -102,11 +146,13 @@ class Recorder:
         "open_connections",
         "requests",
         "resets",
+        "stream_outcomes",
     )
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.resets: list[tuple[int, int]] = []
+        self.stream_outcomes: list[StreamOutcome] = []
         self.connections_opened = 0
         self.open_connections = 0
         self.max_open_connections = 0
@@ -114,14 +160,18 @@ class Recorder:
         self.max_concurrent_requests = 0
         self._next_connection_id = 0
         self._scripts: collections.deque[Script] = collections.deque()
+        self._stream_scripts: collections.deque[StreamScript] = collections.deque()
         self._request_waiters: list[tuple[int, anyio.Event]] = []
         self._reset_waiters: list[tuple[int, anyio.Event]] = []
+        self._stream_waiters: list[tuple[int, anyio.Event]] = []
 
     def reset(self) -> None:
-        """Forget requests, resets and scripts; restart counters from what is open."""
+        """Forget requests, resets, outcomes and scripts; restart counters."""
         self.requests.clear()
         self.resets.clear()
+        self.stream_outcomes.clear()
         self._scripts.clear()
+        self._stream_scripts.clear()
         self.connections_opened = 0
         self.max_open_connections = self.open_connections
         self.max_concurrent_requests = self.in_flight
@@ -155,6 +205,18 @@ class Recorder:
         finally:
             self.in_flight -= 1
 
+    def index_of(self, request: RecordedRequest) -> int:
+        """Return the index of `request` in `requests` (-1 if forgotten by reset).
+
+        Searched from the end by identity: the request being answered is almost
+        always the last one, and equal requests must not be confused.
+        """
+        requests = self.requests
+        for index in range(len(requests) - 1, -1, -1):
+            if requests[index] is request:
+                return index
+        return -1
+
     def record_reset(self, connection_id: int, stream_id: int) -> None:
         """Record an RST_STREAM the client sent."""
         self.resets.append((connection_id, stream_id))
@@ -167,6 +229,15 @@ class Recorder:
     async def wait_for_resets(self, count: int) -> None:
         """Return once at least `count` stream resets have been recorded."""
         await _wait(self._reset_waiters, count, len(self.resets))
+
+    def record_stream_outcome(self, outcome: StreamOutcome) -> None:
+        """Record how a streamed reply ended, kept in request order."""
+        bisect.insort(self.stream_outcomes, outcome, key=lambda o: o.request_index)
+        _release(self._stream_waiters, len(self.stream_outcomes))
+
+    async def wait_for_stream_outcomes(self, count: int) -> None:
+        """Return once at least `count` streamed replies have ended."""
+        await _wait(self._stream_waiters, count, len(self.stream_outcomes))
 
     # -- scripts ---------------------------------------------------------------
 
@@ -184,6 +255,20 @@ class Recorder:
                     self._scripts.remove(script)
                 return script
         return None
+
+    def add_stream_script(self, script: StreamScript) -> None:
+        """Queue a stream script behind the ones already queued."""
+        self._stream_scripts.append(script)
+
+    def take_stream_spec(self) -> StreamSpec | None:
+        """Consume one use of the oldest stream script, if any."""
+        if not self._stream_scripts:
+            return None
+        script = self._stream_scripts[0]
+        script.remaining -= 1
+        if script.remaining == 0:
+            self._stream_scripts.popleft()
+        return script.spec
 
 
 def _release(waiters: list[tuple[int, anyio.Event]], count: int) -> None:

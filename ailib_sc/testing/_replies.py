@@ -3,9 +3,11 @@
 Theory of operation: a protocol handler hands the server a complete request; the
 server asks `Router.route` for ``(status, body)``, adds the common headers from
 `response_headers` and returns a `Reply`.  A `Reply` does not know which HTTP
-version carries it, so adding Server-Sent Events later means returning a `Reply`
-whose body is a tuple of chunks: HTTP/1.1 sends each chunk as its own
-chunked-encoding chunk, HTTP/2 as its own DATA frame(s).
+version carries it.  A body that is a tuple of chunks goes out chunk by chunk:
+HTTP/1.1 sends each as its own chunked-encoding chunk, HTTP/2 as its own DATA
+frame(s).  A valid ``"stream": true`` chat completion routes to a
+`ChatStreamRequest` instead of bytes; the server turns it into an
+`_stream.EventStream` body, which the handlers send event by event.
 
 Bodies are plain dicts encoded with one msgspec encoder built at import time; the
 library's own Structs are deliberately never used, so a bug in them cannot hide
@@ -18,11 +20,21 @@ import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_REPLY_TEXT", "MAX_BODY_SIZE", "Reply", "Router"]
+if TYPE_CHECKING:
+    from ailib_sc.testing._stream import EventStream
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "DEFAULT_REPLY_TEXT",
+    "MAX_BODY_SIZE",
+    "ChatStreamRequest",
+    "Reply",
+    "Router",
+]
 
 # Where the examples below come from: the OpenAPI document of OpenAI's API
 # reference (openai-openapi.yaml, a copy is in the project's shared specs).
@@ -101,8 +113,6 @@ INVALID_API_KEY_MESSAGE: Final = (
 #: Largest request body either protocol handler accepts (bytes); larger is a 413.
 MAX_BODY_SIZE: Final = 64 * 1024 * 1024
 
-STREAMING_UNSUPPORTED_MESSAGE: Final = "streaming is not supported by this server yet"
-
 # status -> (message, type, code); `{model}` is replaced by the request's model.
 _ERRORS_BY_STATUS: Final[dict[int, tuple[str, str, str | None]]] = {
     400: ("Invalid request.", "invalid_request_error", None),
@@ -163,12 +173,21 @@ class Reply:
     """One HTTP response, independent of the HTTP version that carries it.
 
     `headers` never holds ``content-length``: a `bytes` body is sent with one, a
-    tuple of chunks is sent chunk by chunk without one (the shape SSE will need).
+    tuple of chunks or an `EventStream` is sent piece by piece without one.
     """
 
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
-    body: bytes | tuple[bytes, ...]
+    body: bytes | tuple[bytes, ...] | EventStream
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStreamRequest:
+    """What a valid ``"stream": true`` chat completion request asks for."""
+
+    model: str
+    n: int
+    include_usage: bool
 
 
 def encode_json(obj: object) -> bytes:
@@ -253,8 +272,14 @@ class Router:
         self._models_body = _JSON_ENCODE({**MODEL_LIST_EXAMPLE, "data": entries})
         self._model_bodies = {e["id"]: _JSON_ENCODE(e) for e in entries}
 
-    def route(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        """Return the status and encoded body for one request under ``/v1``."""
+    def route(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[int, bytes | ChatStreamRequest]:
+        """Return the status and body for one request under ``/v1``.
+
+        The body is encoded JSON, or for a valid streamed chat completion the
+        `ChatStreamRequest` the caller renders as Server-Sent Events.
+        """
         route = path.partition("?")[0]
         if route == "/v1/chat/completions" and method == "POST":
             return self._chat_completion(body)
@@ -275,7 +300,7 @@ class Router:
             f"Invalid URL ({method} {route})", "invalid_request_error"
         )
 
-    def _chat_completion(self, body: bytes) -> tuple[int, bytes]:
+    def _chat_completion(self, body: bytes) -> tuple[int, bytes | ChatStreamRequest]:
         try:
             request = _JSON_DECODE(body)
         except msgspec.DecodeError:
@@ -314,13 +339,15 @@ class Router:
                 param="n",
                 code="invalid_value",
             )
-        if request.get("stream") is True:
-            return 400, error_body(
-                STREAMING_UNSUPPORTED_MESSAGE,
-                "invalid_request_error",
-                param="stream",
-                code="unsupported_value",
-            )
+        stream = request.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            return _invalid_type("stream", "a boolean", stream)
+        options = request.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            return _invalid_type("stream_options", "an object", options)
+        if stream:
+            include_usage = options is not None and options.get("include_usage") is True
+            return 200, ChatStreamRequest(model, n, include_usage)
         return 200, self.chat_completion(model, n)
 
     def chat_completion(self, model: str, n: int = 1) -> bytes:

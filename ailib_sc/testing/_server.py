@@ -1,65 +1,47 @@
-"""`FakeProviderServer`: the listener, connection accept, protocol choice, replies.
+"""`FakeProviderServer`: the public face: lifecycle, addresses, records, scripts.
 
 Theory of operation: entering the server binds a TCP listener and starts one
-accept loop per bound socket in a task group owned by the server.  Each accepted
-connection runs in its own task: TLS connections pick HTTP/2 or HTTP/1.1 from
-ALPN, cleartext ones from the first 24 bytes (the HTTP/2 connection preface, or
-not).  The protocol handlers (`_h1`, `_h2`) turn bytes into `RecordedRequest`s
-and call `FakeProviderServer._respond`, which applies, in order: the API key,
-the oldest matching script, and the routes of `_replies.Router`.  Any exception
-in a connection only closes that connection.  Leaving ``async with`` cancels the
-task group, which closes every connection, then closes the listener.
+accept loop per bound socket in a task group owned by the server; each accepted
+connection runs in its own task (`_serving.Service`, which picks the protocol
+and answers requests).  Everything a test reads or scripts lives in the
+`_recording.Recorder` both share.  Leaving ``async with`` cancels the task
+group, which closes every connection, then closes the listener.
 """
 
 from __future__ import annotations
 
-import errno
-import hmac
-import time
 from typing import TYPE_CHECKING, Final, Self, cast
 
 import anyio
 from anyio.abc import SocketAttribute
-from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ailib_sc.testing._h1 import serve_http1
-from ailib_sc.testing._h2 import serve_http2
-from ailib_sc.testing._recording import RecordedRequest, Recorder, Script
+from ailib_sc.testing._recording import (
+    RecordedRequest,
+    Recorder,
+    Script,
+    StreamOutcome,
+    StreamScript,
+)
 from ailib_sc.testing._replies import (
     DEFAULT_MODELS,
     DEFAULT_REPLY_TEXT,
-    INVALID_API_KEY_MESSAGE,
-    Reply,
     Router,
-    default_error_body,
     encode_json,
-    error_body,
-    response_headers,
 )
+from ailib_sc.testing._serving import Service
+from ailib_sc.testing._stream import StreamSpec
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Mapping
     from types import TracebackType
 
-    from anyio.abc import (
-        ByteStream,
-        Listener,
-        SocketListener,
-        SocketStream,
-        TaskGroup,
-    )
+    from anyio.abc import Listener, SocketListener, SocketStream, TaskGroup
 
     from ailib_sc.testing._certs import TestCertificates
 
 __all__ = ["FakeProviderServer"]
 
-_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_HANDSHAKE_TIMEOUT: Final = 10.0
-# accept() failures that pass once some connections close; anything else is fatal.
-_TRANSIENT_ACCEPT_ERRORS: Final = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
-)
 _ALPN_PROTOCOLS: Final = frozenset({"h2", "http/1.1"})
 
 
@@ -71,6 +53,8 @@ class FakeProviderServer:
     (chosen by ALPN).  Routes under ``/v1``: ``POST /chat/completions``,
     ``GET /models`` and ``GET /models/{id}``; anything else is a 404 with an
     OpenAI-style error body.  Bodies are transcribed from OpenAI's API reference.
+    A chat completion with ``"stream": true`` is answered with Server-Sent
+    Events in OpenAI's ``chat.completion.chunk`` shape (see `script_stream`).
 
     Use it as an async context manager; leaving the block closes the listener and
     every open connection, cancelling replies in progress.
@@ -90,6 +74,10 @@ class FakeProviderServer:
         reply_text: The assistant message of every chat completion.
         models: The model ids ``GET /v1/models`` lists.
         max_concurrent_streams: Advertised in HTTP/2 SETTINGS and enforced.
+        stream_chunks: Default number of content chunks a streamed reply splits
+            its text into; None means one chunk per word.
+        stream_delay: Default seconds between two events of a streamed reply.
+        stream_first_delay: Default seconds before a streamed reply's headers.
 
     Raises:
         ValueError: An argument is out of range (the message names it).
@@ -107,6 +95,9 @@ class FakeProviderServer:
         reply_text: str = DEFAULT_REPLY_TEXT,
         models: tuple[str, ...] = DEFAULT_MODELS,
         max_concurrent_streams: int = 100,
+        stream_chunks: int | None = None,
+        stream_delay: float = 0.0,
+        stream_first_delay: float = 0.0,
     ) -> None:
         if not alpn or not set(alpn) <= _ALPN_PROTOCOLS:
             raise ValueError(
@@ -118,15 +109,31 @@ class FakeProviderServer:
             )
         if not 0 <= port <= 65535:
             raise ValueError(f"port={port}: must be from 0 to 65535 (0 = any free)")
+        if stream_chunks is not None and stream_chunks < 0:
+            raise ValueError(f"stream_chunks={stream_chunks}: must be >= 0 or None")
+        for name, value in (
+            ("stream_delay", stream_delay),
+            ("stream_first_delay", stream_first_delay),
+        ):
+            if value < 0:
+                raise ValueError(f"{name}={value}: must be >= 0 seconds")
         self._host = host
         self._requested_port = port
         self._tls = tls
         self._alpn = alpn
-        self._http2_cleartext = http2_cleartext
-        self._authorization = None if api_key is None else f"Bearer {api_key}"
-        self._max_concurrent_streams = max_concurrent_streams
-        self._router = Router(reply_text=reply_text, models=models)
+        self._has_api_key = api_key is not None
         self._recorder = Recorder()
+        self._service = Service(
+            router=Router(reply_text=reply_text, models=models),
+            recorder=self._recorder,
+            reply_text=reply_text,
+            authorization=None if api_key is None else f"Bearer {api_key}",
+            http2_cleartext=http2_cleartext,
+            max_concurrent_streams=max_concurrent_streams,
+            stream_chunks=stream_chunks,
+            stream_delay=stream_delay,
+            stream_first_delay=stream_first_delay,
+        )
         self._task_group: TaskGroup | None = None
         self._listener: Listener[SocketStream] | None = None
         self._certs: TestCertificates | None = None
@@ -134,7 +141,7 @@ class FakeProviderServer:
 
     def __repr__(self) -> str:
         state = f"port={self._port}" if self._port is not None else "not running"
-        key = "" if self._authorization is None else ", api_key=***"
+        key = ", api_key=***" if self._has_api_key else ""
         return f"<FakeProviderServer {state}, tls={self._tls}{key}>"
 
     # -- lifecycle -------------------------------------------------------------
@@ -146,6 +153,7 @@ class FakeProviderServer:
             from ailib_sc.testing._certs import TestCertificates
 
             self._certs = TestCertificates(self._alpn)
+        self._service.certs = self._certs
         try:
             multi = await anyio.create_tcp_listener(
                 local_host=self._host, local_port=self._requested_port
@@ -161,7 +169,9 @@ class FakeProviderServer:
         for listener in multi.listeners:
             # create_tcp_listener() only ever makes SocketListeners.
             socket_listener = cast("SocketListener", listener)
-            task_group.start_soon(self._accept_loop, socket_listener, task_group)
+            task_group.start_soon(
+                self._service.accept_loop, socket_listener, task_group
+            )
         return self
 
     async def __aexit__(
@@ -185,7 +195,7 @@ class FakeProviderServer:
     def _remove_certs(self) -> None:
         if self._certs is not None:
             self._certs.remove()
-            self._certs = None
+            self._certs = self._service.certs = None
 
     # -- addresses ---------------------------------------------------------------
 
@@ -250,6 +260,18 @@ class FakeProviderServer:
         return self._recorder.resets
 
     @property
+    def stream_outcomes(self) -> list[StreamOutcome]:
+        """How each streamed reply ended, in request order (cleared by `reset`).
+
+        One per streamed chat completion whose reply was chosen, recorded when it
+        ends however it ends (completed, stalled then abandoned, dropped, reset,
+        or cut off by the server stopping).  While streams are still running the
+        list holds only the finished ones; `StreamOutcome.request_index` links
+        each to `requests`.
+        """
+        return self._recorder.stream_outcomes
+
+    @property
     def connections_opened(self) -> int:
         """Number of TCP connections accepted (since start or `reset`)."""
         return self._recorder.connections_opened
@@ -273,7 +295,7 @@ class FakeProviderServer:
         return self._recorder.max_concurrent_requests
 
     def reset(self) -> None:
-        """Clear requests, resets, scripts and counters; open connections stay open.
+        """Clear records, scripts and counters; open connections stay open.
 
         High-water marks restart from what is open or in flight right now.
         """
@@ -292,6 +314,13 @@ class FakeProviderServer:
         Cancelling the wait has no other effect.
         """
         await self._recorder.wait_for_resets(count)
+
+    async def wait_for_stream_outcomes(self, count: int) -> None:
+        """Wait until `count` streamed replies have ended (see `stream_outcomes`).
+
+        Cancelling the wait has no other effect.
+        """
+        await self._recorder.wait_for_stream_outcomes(count)
 
     # -- scripting ---------------------------------------------------------------
 
@@ -358,107 +387,88 @@ class FakeProviderServer:
             )
         )
 
-    # -- serving -------------------------------------------------------------------
-
-    async def _accept_loop(
-        self, listener: SocketListener, task_group: TaskGroup
+    def script_stream(
+        self,
+        *,
+        chunks: int | None = None,
+        text: str | None = None,
+        delay: float | None = None,
+        first_delay: float | None = None,
+        stall_after: int | None = None,
+        disconnect_after: int | None = None,
+        reset_after: int | None = None,
+        malformed_at: int | None = None,
+        error_at: int | None = None,
+        tool_call: tuple[str, str] | None = None,
+        reasoning: str | None = None,
+        hold_until: anyio.Event | None = None,
+        times: int = 1,
     ) -> None:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _TRANSIENT_ACCEPT_ERRORS:
-                    raise
-                await anyio.sleep(0.1)  # back off until descriptors free up
-                continue
-            task_group.start_soon(self._serve_connection, stream)
+        """Shape the next `times` streamed chat completions (oldest script first).
 
-    async def _serve_connection(self, tcp: SocketStream) -> None:
-        recorder = self._recorder
-        connection_id = recorder.connection_opened()
-        stream: ByteStream = tcp
-        try:
-            if self._certs is not None:
-                with anyio.fail_after(_HANDSHAKE_TIMEOUT):
-                    stream = await TLSStream.wrap(
-                        tcp,
-                        server_side=True,
-                        ssl_context=self._certs.server_context,
-                        standard_compatible=False,
-                    )
-                initial = b""
-                http2 = stream.extra(TLSAttribute.alpn_protocol) == "h2"
-            else:
-                initial = await _sniff(tcp)
-                http2 = initial.startswith(_PREFACE)
-                if http2 and not self._http2_cleartext:
-                    return
-            if http2:
-                await serve_http2(
-                    stream,
-                    initial,
-                    connection_id=connection_id,
-                    recorder=recorder,
-                    respond=self._respond,
-                    max_concurrent_streams=self._max_concurrent_streams,
-                )
-            else:
-                await serve_http1(
-                    stream,
-                    initial,
-                    connection_id=connection_id,
-                    recorder=recorder,
-                    respond=self._respond,
-                )
-        except Exception:
-            # A peer that breaks the protocol or goes away costs only its own
-            # connection; the server keeps serving everybody else, silently.
-            return
-        finally:
-            recorder.connection_closed()
-            await anyio.aclose_forcefully(stream)
+        A streamed reply is ``200`` with ``content-type: text/event-stream`` and
+        one Server-Sent Event per chunk, each written and flushed on its own
+        (its own HTTP/1.1 chunk, its own HTTP/2 DATA frame): the role chunk, the
+        content chunks, a finish chunk, a usage-only chunk if the request set
+        ``stream_options.include_usage``, then ``data: [DONE]``.  With ``n > 1``
+        the choices' chunks are interleaved.  Events are numbered from 0 (the
+        role chunk; with ``n > 1`` the role chunks are ``0 .. n-1``) across
+        everything written, which is what the ``*_after`` and ``*_at`` arguments
+        count.  A ``script()`` that matches the request is applied first (it can
+        fail a stream request with a status instead).
 
-    async def _respond(self, request: RecordedRequest) -> Reply:
-        started = time.perf_counter()
-        extra: dict[str, str] | None = None
-        body: bytes | tuple[bytes, ...]
-        if self._authorization is not None and not _authorised(
-            request, self._authorization
-        ):
-            status = 401
-            body = error_body(
-                INVALID_API_KEY_MESSAGE, "invalid_request_error", code="invalid_api_key"
-            )
-        elif (script := self._recorder.take_script(request.path)) is not None:
-            if script.delay:
-                await anyio.sleep(script.delay)
-            if script.hold_until is not None:
-                await script.hold_until.wait()
-            extra, status = script.headers, script.status
-            if script.body is not None:
-                body = script.body
-            elif status >= 400:
-                body = default_error_body(status, request.body)
-            else:
-                body = self._router.route(request.method, request.path, request.body)[1]
-        else:
-            status, body = self._router.route(
-                request.method, request.path, request.body
-            )
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
-        return Reply(status, response_headers(extra, elapsed_ms), body)
+        Args:
+            chunks: Number of content chunks the text is split into (more than
+                its length repeats its characters one per chunk); for a
+                `tool_call`, the number of argument fragments.  None: the
+                server's `stream_chunks` (default: one chunk per word, four
+                characters per argument fragment).
+            text: The reply text instead of the server's `reply_text`.
+            delay: Seconds between two events; None: the server's `stream_delay`.
+            first_delay: Seconds before the headers (a slow first byte); None:
+                the server's `stream_first_delay`.
+            stall_after: Send this many events, then nothing more, keeping the
+                stream open until the client goes away or the server stops.
+            disconnect_after: Send this many events, then close the TCP
+                connection without ending the body (any protocol).
+            reset_after: Send this many events, then RST_STREAM(INTERNAL_ERROR)
+                on HTTP/2, keeping the connection; HTTP/1.1 has no stream reset
+                and closes the connection instead.
+            malformed_at: Send event number N as ``data: {"id": `` (broken JSON).
+            error_at: Replace event number N by an OpenAI ``server_error`` error
+                object and end the body right after it (no ``[DONE]``).
+            tool_call: ``(name, arguments_json)``: stream one function tool call
+                whose arguments arrive in fragments, finishing with
+                ``"tool_calls"``, instead of text.
+            reasoning: Stream this text first as ``delta.reasoning_content``
+                pieces, one per word (DeepSeek's shape).
+            hold_until: Send the headers only once this event is set (after
+                `first_delay`).
+            times: How many streamed replies this script shapes.
 
+        A ``*_after`` count at or beyond the number of events stops after the
+        last event, before the body ends.  At most one of `stall_after`,
+        `disconnect_after` and `reset_after` may be given.
 
-def _authorised(request: RecordedRequest, expected: str) -> bool:
-    given = request.header("authorization")
-    return given is not None and hmac.compare_digest(
-        given.encode("latin-1"), expected.encode()
-    )
-
-
-async def _sniff(stream: SocketStream) -> bytes:
-    """Read until the bytes are, or cannot become, the HTTP/2 preface; keep them."""
-    data = b""
-    while len(data) < len(_PREFACE) and _PREFACE.startswith(data):
-        data += await stream.receive()
-    return data
+        Raises:
+            ValueError: An argument is out of range or two conflict (the message
+                names them).
+        """
+        if times < 1:
+            raise ValueError(f"times={times}: must be >= 1")
+        spec = StreamSpec(
+            chunks=chunks,
+            text=text,
+            delay=delay,
+            first_delay=first_delay,
+            stall_after=stall_after,
+            disconnect_after=disconnect_after,
+            reset_after=reset_after,
+            malformed_at=malformed_at,
+            error_at=error_at,
+            tool_call=tool_call,
+            reasoning=reasoning,
+            hold_until=hold_until,
+        )
+        spec.validate()
+        self._recorder.add_stream_script(StreamScript(spec, times))

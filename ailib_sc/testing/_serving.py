@@ -1,0 +1,219 @@
+"""What `FakeProviderServer` does with each connection and each request.
+
+Theory of operation: the server owns the listener and the task group; for every
+accepted socket it runs `Service.serve_connection` in that task group.  TLS
+connections pick HTTP/2 or HTTP/1.1 from ALPN, cleartext ones from the first 24
+bytes (the HTTP/2 connection preface, or not).  The protocol handlers (`_h1`,
+`_h2`) turn bytes into `RecordedRequest`s and call `Service.respond`, which
+applies, in order: the API key, the oldest matching ``script()``, and the routes
+of `_replies.Router`.  A route that asks for a stream takes the oldest
+``script_stream()`` (or the server's stream defaults) and becomes an
+`EventStream` body.  Any exception in a connection only closes that connection.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import time
+from typing import TYPE_CHECKING, Final
+
+import anyio
+from anyio.streams.tls import TLSAttribute, TLSStream
+
+from ailib_sc.testing._h1 import serve_http1
+from ailib_sc.testing._h2 import serve_http2
+from ailib_sc.testing._replies import (
+    INVALID_API_KEY_MESSAGE,
+    ChatStreamRequest,
+    Reply,
+    default_error_body,
+    error_body,
+    response_headers,
+)
+from ailib_sc.testing._stream import STREAM_HEADERS, EventStream, StreamSpec
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup
+
+    from ailib_sc.testing._certs import TestCertificates
+    from ailib_sc.testing._recording import RecordedRequest, Recorder
+    from ailib_sc.testing._replies import Router
+
+__all__ = ["Service"]
+
+_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_HANDSHAKE_TIMEOUT: Final = 10.0
+# accept() failures that pass once some connections close; anything else is fatal.
+_TRANSIENT_ACCEPT_ERRORS: Final = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
+)
+_NO_SCRIPT: Final = StreamSpec()
+
+
+class Service:
+    """The per-server settings and state that serving connections needs.
+
+    `certs` is None for cleartext, and set by the server while it runs TLS.
+    """
+
+    __slots__ = (
+        "_authorization",
+        "_http2_cleartext",
+        "_max_concurrent_streams",
+        "_recorder",
+        "_reply_text",
+        "_router",
+        "_stream_chunks",
+        "_stream_delay",
+        "_stream_first_delay",
+        "certs",
+    )
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        recorder: Recorder,
+        reply_text: str,
+        authorization: str | None,
+        http2_cleartext: bool,
+        max_concurrent_streams: int,
+        stream_chunks: int | None,
+        stream_delay: float,
+        stream_first_delay: float,
+    ) -> None:
+        self._router = router
+        self._recorder = recorder
+        self._reply_text = reply_text
+        self._authorization = authorization
+        self._http2_cleartext = http2_cleartext
+        self._max_concurrent_streams = max_concurrent_streams
+        self._stream_chunks = stream_chunks
+        self._stream_delay = stream_delay
+        self._stream_first_delay = stream_first_delay
+        self.certs: TestCertificates | None = None
+
+    async def accept_loop(
+        self, listener: SocketListener, task_group: TaskGroup
+    ) -> None:
+        """Accept connections forever, serving each in its own task."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _TRANSIENT_ACCEPT_ERRORS:
+                    raise
+                await anyio.sleep(0.1)  # back off until descriptors free up
+                continue
+            task_group.start_soon(self.serve_connection, stream)
+
+    async def serve_connection(self, tcp: SocketStream) -> None:
+        """Serve one accepted connection until it closes; never raises."""
+        recorder = self._recorder
+        connection_id = recorder.connection_opened()
+        stream: ByteStream = tcp
+        try:
+            if self.certs is not None:
+                with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+                    stream = await TLSStream.wrap(
+                        tcp,
+                        server_side=True,
+                        ssl_context=self.certs.server_context,
+                        standard_compatible=False,
+                    )
+                initial = b""
+                http2 = stream.extra(TLSAttribute.alpn_protocol) == "h2"
+            else:
+                initial = await _sniff(tcp)
+                http2 = initial.startswith(_PREFACE)
+                if http2 and not self._http2_cleartext:
+                    return
+            if http2:
+                await serve_http2(
+                    stream,
+                    initial,
+                    connection_id=connection_id,
+                    recorder=recorder,
+                    respond=self.respond,
+                    max_concurrent_streams=self._max_concurrent_streams,
+                )
+            else:
+                await serve_http1(
+                    stream,
+                    initial,
+                    connection_id=connection_id,
+                    recorder=recorder,
+                    respond=self.respond,
+                )
+        except Exception:
+            # A peer that breaks the protocol or goes away costs only its own
+            # connection; the server keeps serving everybody else, silently.
+            return
+        finally:
+            recorder.connection_closed()
+            await anyio.aclose_forcefully(stream)
+
+    async def respond(self, request: RecordedRequest) -> Reply:
+        """Return the reply to `request` (which `Recorder.handling` recorded)."""
+        started = time.perf_counter()
+        extra: dict[str, str] | None = None
+        body: bytes | tuple[bytes, ...] | ChatStreamRequest
+        if self._authorization is not None and not _authorised(
+            request, self._authorization
+        ):
+            status = 401
+            body = error_body(
+                INVALID_API_KEY_MESSAGE, "invalid_request_error", code="invalid_api_key"
+            )
+        elif (script := self._recorder.take_script(request.path)) is not None:
+            if script.delay:
+                await anyio.sleep(script.delay)
+            if script.hold_until is not None:
+                await script.hold_until.wait()
+            extra, status = script.headers, script.status
+            if script.body is not None:
+                body = script.body
+            elif status >= 400:
+                body = default_error_body(status, request.body)
+            else:
+                body = self._router.route(request.method, request.path, request.body)[1]
+        else:
+            status, body = self._router.route(
+                request.method, request.path, request.body
+            )
+        if isinstance(body, ChatStreamRequest):
+            extra = STREAM_HEADERS if not extra else {**STREAM_HEADERS, **extra}
+            elapsed_ms = int((time.perf_counter() - started) * 1000)
+            return Reply(
+                status, response_headers(extra, elapsed_ms), self._plan(request, body)
+            )
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        return Reply(status, response_headers(extra, elapsed_ms), body)
+
+    def _plan(self, request: RecordedRequest, wanted: ChatStreamRequest) -> EventStream:
+        recorder = self._recorder
+        return EventStream.plan(
+            wanted,
+            recorder.take_stream_spec() or _NO_SCRIPT,
+            request_index=recorder.index_of(request),
+            reply_text=self._reply_text,
+            default_chunks=self._stream_chunks,
+            default_delay=self._stream_delay,
+            default_first_delay=self._stream_first_delay,
+        )
+
+
+def _authorised(request: RecordedRequest, expected: str) -> bool:
+    given = request.header("authorization")
+    return given is not None and hmac.compare_digest(
+        given.encode("latin-1"), expected.encode()
+    )
+
+
+async def _sniff(stream: SocketStream) -> bytes:
+    """Read until the bytes are, or cannot become, the HTTP/2 preface; keep them."""
+    data = b""
+    while len(data) < len(_PREFACE) and _PREFACE.startswith(data):
+        data += await stream.receive()
+    return data
