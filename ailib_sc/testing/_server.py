@@ -434,7 +434,7 @@ class FakeProviderServer:
             reset_after: Send this many events, then RST_STREAM(INTERNAL_ERROR)
                 on HTTP/2, keeping the connection; HTTP/1.1 has no stream reset
                 and closes the connection instead.
-            malformed_at: Send event number N as ``data: {"id": `` (broken JSON).
+            malformed_at: Send event number N as ``data: {"id":`` (broken JSON).
             error_at: Replace event number N by an OpenAI ``server_error`` error
                 object and end the body right after it (no ``[DONE]``).
             tool_call: ``(name, arguments_json)``: stream one function tool call
