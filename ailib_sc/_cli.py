@@ -41,7 +41,8 @@ async def _demo() -> None:
         for label, http2 in (("HTTP/1.1", False), ("HTTP/2 (h2c)", True)):
             options = ConnectionOptions(http2=http2)
             async with AiClient(provider, options) as client:
-                resp = await client.chat_completion(_request("gpt-4o-mini", "Hello"))
+                req = _request("gpt-4o-mini", "Hello")
+                resp = await client.chat_completion(req)
                 version = server.requests[-1].http_version
                 print(f"\n[{label}] chat_completion -> served over {version}")
                 print(f"  model:  {resp.model}")
@@ -57,6 +58,16 @@ async def _demo() -> None:
                     )
                 models = await client.list_models()
                 print(f"[{label}] list_models -> {', '.join(m.id for m in models)}")
+                print(f"[{label}] chat_completion_stream -> ", end="")
+                async with client.chat_completion_stream(req) as stream:
+                    async for text in stream.text():
+                        print(text, end="|", flush=True)
+                st = stream.stats
+                assert st is not None
+                print(
+                    f"\n  {st.chunks} chunks, first token after "
+                    f"{st.time_to_first_token or 0.0:.4f} s, finish={stream.finish_reason}"
+                )
 
 
 async def _chat(provider: str, model: str, prompt: str) -> None:

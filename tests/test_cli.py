@@ -1,0 +1,66 @@
+"""The command line: the demo (no key, no network) and chat/models against a
+server named by the environment, as a user would run them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import anyio
+import pytest
+
+from ailib_sc.testing import FakeProviderServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    done = await anyio.run_process(
+        [sys.executable, "-m", "ailib_sc", *args], env=env, check=False
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def test_demo(anyio_backend: str) -> None:
+    code, out, err = await _run("--backend", anyio_backend, "demo")
+    assert code == 0, err
+    assert "[HTTP/1.1] chat_completion -> served over HTTP/1.1" in out
+    assert "[HTTP/2 (h2c)] chat_completion -> served over HTTP/2" in out
+    assert out.count("  text:   Hello! How can I assist you today?") == 2
+    assert out.count("Hello!| How| can| I| assist| you| today?|") == 2
+    assert "usage:  prompt=19 completion=10 total=29 cached=0 reasoning=0" in out
+
+
+async def test_chat_and_models_use_the_provider_env(anyio_backend: str) -> None:
+    async with FakeProviderServer(api_key="sk-cli-test-000") as server:
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-cli-test-000",
+            "OPENAI_MODEL": "gpt-4.1",
+        }
+        code, out, err = await _run("chat", "Say hi", env=env)
+        assert (code, out, err) == (0, "Hello! How can I assist you today?\n", "")
+        assert server.requests[0].json()["model"] == "gpt-4.1"
+        code, out, _ = await _run("models", env=env)
+        assert code == 0
+        assert out.split() == [
+            "gpt-4o-mini",
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "gpt-4.1",
+            "o4-mini",
+            "text-embedding-3-small",
+        ]
+        env["OPENAI_API_KEY"] = "sk-wrong"
+        code, out, err = await _run("chat", "x", env=env)
+        assert code == 1
+        assert err.startswith("error: AuthenticationError: ")
+        assert "sk-wrong" not in err
+
+
+async def test_missing_key_names_the_variable(anyio_backend: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GROQ_API_KEY"}
+    code, _, err = await _run("chat", "--provider", "groq", "x", env=env)
+    assert code == 1
+    assert "set GROQ_API_KEY" in err
