@@ -51,6 +51,7 @@ from ._errors import TransportError as TransportError
 from ._errors import TransportTimeoutError as TransportTimeoutError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
 from ._errors import WriteTimeoutError as WriteTimeoutError
+from ._policy import RetryPolicy as RetryPolicy
 from ._quick import quick_chat_text as quick_chat_text
 from ._registry import AuthStyle as AuthStyle
 from ._registry import Provider as Provider
@@ -132,6 +133,7 @@ __all__ = (
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseFormat",
+    "RetryPolicy",
     "Role",
     "ServerError",
     "StreamWithCancel",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import importlib
+import itertools
 import os
+import secrets
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -19,15 +21,18 @@ from ._errors import (
     ClientClosedError,
     ClientStateError,
     ConfigurationError,
+    parse_duration,
     scrub,
 )
 from ._registry import Provider, ProviderConfig
+from ._retry import retrying
 from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
     from types import ModuleType, TracebackType
 
+    from ._policy import RetryPolicy
     from ._streaming import ChatCompletionStream, StreamWithCancel
     from ._types import (
         ChatCompletionRequest,
@@ -37,6 +42,14 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["AiClient", "ClientState"]
+
+
+def _int_or_none(value: bytes) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
 
 _FAMILIES = {"openai_chat": "ailib_sc._wire.openai_chat"}
 
@@ -123,6 +136,8 @@ class AiClient:
         from ._transport import Transport
 
         self._transport = Transport(self._settings)
+        self._rid_prefix = secrets.token_hex(6)
+        self._rid_counter = itertools.count(1)
         self._request_id_names = frozenset(
             n.lower().encode("latin-1") for n in config.request_id_headers
         )
@@ -245,6 +260,7 @@ class AiClient:
         method: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
+        attempt: int = 1,
     ) -> tuple[int, dict[str, str], bytes, CallStats]:
         t0 = time.monotonic()
         limiter = self._limiter
@@ -262,15 +278,41 @@ class AiClient:
         finally:
             if limiter is not None:
                 limiter.release()
-        stats = CallStats(
-            latency=time.monotonic() - t0,
-            time_to_headers=t_headers,
-            http_version=resp.http_version,
-            request_id=self._request_id(resp.headers),
-        )
+        stats = self._stats(resp.headers, resp.http_version, t0, t_headers, attempt)
         # The header dict (decode + lower-case every header) is only for errors.
         header_map = resp.header_map() if resp.status >= 300 else {}
         return resp.status, header_map, data, stats
+
+    def _stats(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        http_version: str,
+        t0: float,
+        t_headers: float | None,
+        attempt: int,
+        **stream: object,
+    ) -> CallStats:
+        """CallStats from raw response headers, in one pass over them."""
+        request_id = remaining = reset = None
+        names = self._request_id_names
+        for name, value in headers:
+            low = name.lower()
+            if low in names:
+                request_id = value.decode("latin-1")
+            elif low == b"x-ratelimit-remaining-requests":
+                remaining = _int_or_none(value)
+            elif low == b"x-ratelimit-reset-requests":
+                reset = parse_duration(value.decode("latin-1"))
+        return CallStats(
+            latency=time.monotonic() - t0,
+            time_to_headers=t_headers,
+            attempts=attempt,
+            http_version=http_version,
+            request_id=request_id,
+            ratelimit_remaining_requests=remaining,
+            ratelimit_reset_requests=reset,
+            **stream,  # type: ignore[arg-type]
+        )
 
     def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str | None:
         """The provider's request id from raw response headers, if present."""
@@ -279,6 +321,13 @@ class AiClient:
             if name.lower() in names:
                 return value.decode("latin-1")
         return None
+
+    def _headers_for_call(
+        self, base: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """``base`` plus a fresh ``x-client-request-id`` (the same on retries)."""
+        rid = f"{self._rid_prefix}-{next(self._rid_counter)}".encode("ascii")
+        return [*base, (b"x-client-request-id", rid)]
 
     def _error(self, status: int, headers: dict[str, str], body: bytes) -> ApiError:
         err: ApiError = self._codec.decode_error(status, headers, body)
@@ -293,15 +342,18 @@ class AiClient:
     # ------------------------------------------------------------ verbs
 
     async def chat_completion(
-        self, request: ChatCompletionRequest
+        self, request: ChatCompletionRequest, *, retry: RetryPolicy | None = None
     ) -> ChatCompletionResponse:
         """Send one chat completion and return the whole response.
 
         Args:
             request: the request; ``model="auto"`` resolves per :meth:`resolve_model`.
+            retry: retry policy for this call; None takes the client's
+                (``ConnectionOptions.retry``, itself None by default: no retries).
 
         Returns:
-            The decoded :class:`ChatCompletionResponse`.
+            The decoded :class:`ChatCompletionResponse`; ``stats.attempts`` says
+            how many attempts it took.
 
         Raises:
             InvalidRequestError: ``request`` is malformed (nothing was sent).
@@ -311,6 +363,9 @@ class AiClient:
             ClientStateError: the client was never opened with ``async with``.
             ClientClosedError: the client was closed.
 
+        Every error records ``attempts``. Each call sends a fresh
+        ``x-client-request-id`` header, the same on its retries.
+
         Cancellation: the exchange stops at once; an HTTP/2 stream is reset, an
         HTTP/1.1 connection with an unread body is closed, the pool is left clean.
         """
@@ -318,15 +373,21 @@ class AiClient:
         validate_request(request)
         model = self.resolve_model(request.model)
         body: bytes = self._codec.encode_request(request, model=model)
-        try:
-            status, headers, data, stats = await self._exchange(
-                self._chat, b"POST", self._post_headers, body
+        headers = self._headers_for_call(self._post_headers)
+        policy = retry if retry is not None else self._settings.options.retry
+
+        async def attempt(n: int) -> ChatCompletionResponse:
+            status, resp_headers, data, stats = await self._exchange(
+                self._chat, b"POST", headers, body, n
             )
             if status >= 300:
-                raise self._error(status, headers, data)
+                raise self._error(status, resp_headers, data)
             resp: ChatCompletionResponse = self._codec.decode_response(data)
             msgspec.structs.force_setattr(resp, "stats", stats)
             return resp
+
+        try:
+            return await retrying(policy, attempt)
         except AiLibError as err:
             self._tag(err)
             raise
@@ -358,7 +419,7 @@ class AiClient:
             raise
 
     def chat_completion_stream(
-        self, request: ChatCompletionRequest
+        self, request: ChatCompletionRequest, *, retry: RetryPolicy | None = None
     ) -> ChatCompletionStream:
         """Stream a chat completion: ``async with client.chat_completion_stream(req) as s``.
 
@@ -374,16 +435,16 @@ class AiClient:
         """
         from ._streaming import ChatCompletionStream
 
-        return ChatCompletionStream(self, request)
+        return ChatCompletionStream(self, request, retry)
 
     def chat_completion_stream_with_cancel(
-        self, request: ChatCompletionRequest
+        self, request: ChatCompletionRequest, *, retry: RetryPolicy | None = None
     ) -> StreamWithCancel:
         """Like :meth:`chat_completion_stream`, yielding ``(stream, handle)``;
         ``handle.cancel()`` is sync, idempotent and callable from any task."""
         from ._streaming import ChatCompletionStream, StreamWithCancel
 
-        return StreamWithCancel(ChatCompletionStream(self, request))
+        return StreamWithCancel(ChatCompletionStream(self, request, retry))
 
 
 AiClient.__module__ = ClientState.__module__ = "ailib_sc"

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from ._errors import ConfigurationError, MissingApiKeyError
+from ._policy import RetryPolicy
 from ._registry import AuthStyle, ProviderConfig
 
 __all__ = ["ConnectionOptions", "Settings", "Timeouts", "resolve"]
@@ -59,6 +60,8 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
         ssl_context: a ready :class:`ssl.SSLContext`; ALPN is set on it, so do not
             share one context between clients.
         close_timeout: bound on shielded cleanup when a call is cancelled (default 5).
+        retry: the :class:`RetryPolicy` for every call of the client; None (the
+            default) retries nothing. A call's own ``retry=`` overrides it.
     """
 
     base_url: str | None = None
@@ -79,6 +82,7 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     ca_file: str | None = None
     ssl_context: ssl.SSLContext | None = None
     close_timeout: float = 5.0
+    retry: RetryPolicy | None = None
 
     def __repr__(self) -> str:
         parts = []

@@ -403,6 +403,33 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - current)
 
 
+_DURATION_UNITS = (("ms", 0.001), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in an OpenAI rate-limit duration: ``"1s"``, ``"6m0s"``, ``"120ms"``,
+    ``"1h2m3.5s"``; a bare number is seconds. None when unparseable."""
+    text = text.strip()
+    bare = _finite(text)
+    if bare is not None:
+        return max(0.0, bare)
+    total, rest = 0.0, text
+    while rest:
+        for unit, scale in _DURATION_UNITS:
+            i = rest.find(unit)
+            if i > 0:
+                number = _finite(rest[:i])
+                if number is not None and (
+                    unit != "m" or not rest[i:].startswith("ms")
+                ):
+                    total += number * scale
+                    rest = rest[i + len(unit) :]
+                    break
+        else:
+            return None
+    return max(0.0, total)
+
+
 def scrub(text: str, secret: str | None) -> str:
     """Remove ``secret`` (an API key) from ``text``."""
     if secret and len(secret) >= 4 and secret in text:

@@ -30,8 +30,8 @@ import anyio.lowlevel
 
 from ._chunks import ChunkAssembler
 from ._errors import AiLibError, IncompleteStreamError
+from ._retry import retrying
 from ._sse import SSEDecoder
-from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
     from ._chunks import ChatCompletionChunk
     from ._client import AiClient
+    from ._policy import RetryPolicy
     from ._transport import Response
-    from ._types import ChatCompletionRequest, ChatCompletionResponse, Usage
+    from ._types import CallStats, ChatCompletionRequest, ChatCompletionResponse, Usage
 
 __all__ = ["CancelHandle", "ChatCompletionStream", "StreamWithCancel"]
 
@@ -70,9 +71,16 @@ class ChatCompletionStream:
     assembled from what arrived before it.
     """
 
-    def __init__(self, client: AiClient, request: ChatCompletionRequest) -> None:
+    def __init__(
+        self,
+        client: AiClient,
+        request: ChatCompletionRequest,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._client = client
         self._request = request
+        self._retry = retry
+        self._attempts = 1
         self._scope: anyio.CancelScope | None = None
         self._scope_open = False
         self._cancel_requested = False
@@ -148,13 +156,27 @@ class ChatCompletionStream:
             await limiter.acquire()
             self._permit = True
         endpoint = client._chat
-        resp = self._response = await client._transport.request(
-            endpoint.origin, b"POST", endpoint.target, client._post_headers, body
+        headers = client._headers_for_call(client._post_headers)
+        policy = (
+            self._retry if self._retry is not None else client._settings.options.retry
         )
-        self._t_headers = time.monotonic() - self._t0
-        if resp.status >= 300:
-            data = await resp.read()
-            raise client._error(resp.status, resp.header_map(), data)
+
+        async def attempt(n: int) -> None:
+            self._attempts = n
+            resp = await client._transport.request(
+                endpoint.origin, b"POST", endpoint.target, headers, body
+            )
+            if resp.status >= 300:
+                try:
+                    data = await resp.read()
+                finally:
+                    await resp.aclose()
+                raise client._error(resp.status, resp.header_map(), data)
+            self._response = resp
+            self._t_headers = time.monotonic() - self._t0
+
+        # Retries happen only here, before any chunk reached the caller.
+        await retrying(policy, attempt)
 
     async def _close(self) -> None:
         resp = self._response
@@ -282,17 +304,16 @@ class ChatCompletionStream:
         if chunks >= 2 and self._t_last is not None and self._t_first_chunk is not None:
             mean = (self._t_last - self._t_first_chunk) / (chunks - 1)
         resp = self._response
-        return CallStats(
-            latency=time.monotonic() - self._t0,
-            time_to_headers=self._t_headers,
+        return self._client._stats(
+            resp.headers if resp is not None else [],
+            resp.http_version if resp is not None else "",
+            self._t0,
+            self._t_headers,
+            self._attempts,
             time_to_first_token=self._t_first,
             chunks=chunks,
             max_gap=self._max_gap if chunks >= 2 else None,
             mean_gap=mean,
-            http_version=resp.http_version if resp is not None else "",
-            request_id=self._client._request_id(resp.headers)
-            if resp is not None
-            else None,
         )
 
     @property

@@ -21,6 +21,7 @@ LAYERS = {
     "_config": 0,
     "_registry": 0,
     "_validate": 0,
+    "_policy": 0,
     "_chunks": 0,
     "_wire": 1,
     "_sse": 1,
@@ -45,7 +46,9 @@ IO_LIBS = {
     "ssl",
     "sniffio",
 }
-SANS_IO = {"_wire", "_sse", "_types", "_content", "_validate", "_errors", "_chunks"}
+SANS_IO = {
+    "_wire", "_sse", "_types", "_content", "_validate", "_errors", "_chunks", "_policy"
+}
 TRANSPORT_ONLY = {"httpcore", "h2", "hpack"}
 
 
