@@ -10,6 +10,9 @@ provider, for trio and asyncio programs.
 
 from __future__ import annotations
 
+from ._batch import BatchResults as BatchResults
+from ._batch import BatchStatistics as BatchStatistics
+from ._batch import BatchStream as BatchStream
 from ._chunks import ChatCompletionChunk as ChatCompletionChunk
 from ._chunks import ChunkChoice as ChunkChoice
 from ._chunks import Delta as Delta
@@ -87,6 +90,9 @@ __all__ = (
     "AuthStyle",
     "AuthenticationError",
     "BadRequestError",
+    "BatchResults",
+    "BatchStatistics",
+    "BatchStream",
     "CallStats",
     "CancelHandle",
     "ChatCompletionChunk",

@@ -30,8 +30,10 @@ from ._types import CallStats
 from ._validate import validate_request
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, Iterable
     from types import ModuleType, TracebackType
 
+    from ._batch import BatchResults, BatchStream
     from ._policy import RetryPolicy
     from ._streaming import ChatCompletionStream, StreamWithCancel
     from ._types import (
@@ -293,12 +295,14 @@ class AiClient:
         **stream: object,
     ) -> CallStats:
         """CallStats from raw response headers, in one pass over them."""
-        request_id = remaining = reset = None
+        request_id = limit = remaining = reset = None
         names = self._request_id_names
         for name, value in headers:
             low = name.lower()
             if low in names:
                 request_id = value.decode("latin-1")
+            elif low == b"x-ratelimit-limit-requests":
+                limit = _int_or_none(value)
             elif low == b"x-ratelimit-remaining-requests":
                 remaining = _int_or_none(value)
             elif low == b"x-ratelimit-reset-requests":
@@ -309,6 +313,7 @@ class AiClient:
             attempts=attempt,
             http_version=http_version,
             request_id=request_id,
+            ratelimit_limit_requests=limit,
             ratelimit_remaining_requests=remaining,
             ratelimit_reset_requests=reset,
             **stream,  # type: ignore[arg-type]
@@ -369,28 +374,37 @@ class AiClient:
         Cancellation: the exchange stops at once; an HTTP/2 stream is reset, an
         HTTP/1.1 connection with an unread body is closed, the pool is left clean.
         """
+        body, headers = self._prepare(request)
+        policy = retry if retry is not None else self._settings.options.retry
+        try:
+            return await retrying(policy, lambda n: self._attempt(body, headers, n))
+        except AiLibError as err:
+            self._tag(err)
+            raise
+
+    def _prepare(
+        self, request: ChatCompletionRequest
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """Check, resolve and encode ``request``; the headers carry a fresh
+        ``x-client-request-id``, to be reused by every attempt of this call."""
         self._check_open()
         validate_request(request)
         model = self.resolve_model(request.model)
         body: bytes = self._codec.encode_request(request, model=model)
-        headers = self._headers_for_call(self._post_headers)
-        policy = retry if retry is not None else self._settings.options.retry
+        return body, self._headers_for_call(self._post_headers)
 
-        async def attempt(n: int) -> ChatCompletionResponse:
-            status, resp_headers, data, stats = await self._exchange(
-                self._chat, b"POST", headers, body, n
-            )
-            if status >= 300:
-                raise self._error(status, resp_headers, data)
-            resp: ChatCompletionResponse = self._codec.decode_response(data)
-            msgspec.structs.force_setattr(resp, "stats", stats)
-            return resp
-
-        try:
-            return await retrying(policy, attempt)
-        except AiLibError as err:
-            self._tag(err)
-            raise
+    async def _attempt(
+        self, body: bytes, headers: list[tuple[bytes, bytes]], n: int
+    ) -> ChatCompletionResponse:
+        """One HTTP attempt of a non-streamed chat completion."""
+        status, resp_headers, data, stats = await self._exchange(
+            self._chat, b"POST", headers, body, n
+        )
+        if status >= 300:
+            raise self._error(status, resp_headers, data)
+        resp: ChatCompletionResponse = self._codec.decode_response(data)
+        msgspec.structs.force_setattr(resp, "stats", stats)
+        return resp
 
     async def list_models(self) -> list[ModelInfo]:
         """List the models the provider offers to this key.
@@ -445,6 +459,111 @@ class AiClient:
         from ._streaming import ChatCompletionStream, StreamWithCancel
 
         return StreamWithCancel(ChatCompletionStream(self, request, retry))
+
+    # ------------------------------------------------------------ batches
+
+    async def chat_completion_batch(
+        self,
+        requests: Iterable[ChatCompletionRequest],
+        *,
+        concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+        results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+    ) -> BatchResults:
+        """Run many chat completions; one result per input, in input order.
+
+        Args:
+            requests: the requests (read into a list first).
+            concurrency: most items in flight at once (default 16), under the
+                client-wide ``max_concurrency``.
+            retry: retry policy per item; None takes the client's.
+            results: a list to fill in place. On cancellation the call raises,
+                so pass one to keep what finished: its slots then hold the
+                finished results and None for the items that did not finish.
+
+        Returns:
+            :class:`BatchResults`: a ``ChatCompletionResponse`` or an
+            ``AiLibError`` per input, with ``statistics``.
+
+        An item's failure (bad input included) goes into its slot and never
+        cancels its siblings. Cancellation cancels the items in flight.
+
+        Raises:
+            ClientStateError: the client is not open.
+            ConfigurationError: ``concurrency`` < 1.
+        """
+        from ._batch import run_batch
+
+        self._check_open()
+        policy = retry if retry is not None else self._settings.options.retry
+        return await run_batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            policy=policy,
+            adaptive=False,
+            maximum=concurrency,
+            results=results,
+        )
+
+    async def chat_completion_batch_smart(
+        self,
+        requests: Iterable[ChatCompletionRequest],
+        *,
+        initial_concurrency: int = 8,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+        results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+    ) -> BatchResults:
+        """Like :meth:`chat_completion_batch`, choosing and adapting concurrency.
+
+        Concurrency starts at ``initial_concurrency`` and follows AIMD between 1
+        and ``max_concurrency``: +1 per window of successes, halved on 429, 503,
+        529 and timeouts. A ``Retry-After`` (seconds or HTTP date, capped by the
+        policy's ``max_retry_after``) pauses the whole batch; ``x-ratelimit-*``
+        headers pace request starts once the budget runs low. Retryable failures
+        are retried with full-jitter backoff (default policy: 6 attempts).
+        ``results.statistics`` reports attempts, retries, throttled attempts,
+        final and peak concurrency and the time spent waiting on rate limits.
+
+        Raises:
+            ClientStateError: the client is not open.
+            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency.
+        """
+        from ._batch import _SMART_POLICY, run_batch
+
+        self._check_open()
+        policy = retry if retry is not None else _SMART_POLICY
+        return await run_batch(
+            self,
+            requests,
+            concurrency=initial_concurrency,
+            policy=policy,
+            adaptive=True,
+            maximum=max_concurrency,
+            results=results,
+        )
+
+    def chat_completion_batch_stream(
+        self,
+        requests: Iterable[ChatCompletionRequest]
+        | AsyncIterable[ChatCompletionRequest],
+        *,
+        concurrency: int = 16,
+        retry: RetryPolicy | None = None,
+    ) -> BatchStream:
+        """Results as they complete, for pipelines of any size::
+
+            async with client.chat_completion_batch_stream(reqs) as results:
+                async for index, result in results: ...
+
+        ``requests`` may be an async iterable and is read lazily; memory stays
+        bounded by ``concurrency``. See :class:`BatchStream`.
+        """
+        from ._batch import BatchStream
+
+        policy = retry if retry is not None else self._settings.options.retry
+        return BatchStream(self, requests, concurrency, policy)
 
 
 AiClient.__module__ = ClientState.__module__ = "ailib_sc"

@@ -90,7 +90,7 @@ def is_safe_to_retry(err: AiLibError) -> bool:
     retryable status, or the request never reached the server."""
     if not err.is_retryable():
         return False
-    return isinstance(err, ApiError | _SAFE_TRANSPORT)
+    return isinstance(err, (ApiError, *_SAFE_TRANSPORT))
 
 
 def should_retry(policy: RetryPolicy, err: AiLibError, attempt: int) -> bool:

@@ -286,6 +286,7 @@ class CallStats(msgspec.Struct, frozen=True, kw_only=True):
         attempts: HTTP attempts made (retries included).
         http_version: ``"HTTP/1.1"`` or ``"HTTP/2"`` of the final attempt.
         request_id: the provider's request id, if it sent one.
+        ratelimit_limit_requests: ``x-ratelimit-limit-requests``, if sent.
         ratelimit_remaining_requests: ``x-ratelimit-remaining-requests``, if sent.
         ratelimit_reset_requests: ``x-ratelimit-reset-requests`` in seconds.
     """
@@ -299,6 +300,7 @@ class CallStats(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 1
     http_version: str = ""
     request_id: str | None = None
+    ratelimit_limit_requests: int | None = None
     ratelimit_remaining_requests: int | None = None
     ratelimit_reset_requests: float | None = None
 

@@ -1,0 +1,369 @@
+"""Batches: one task group per batch, bounded by a per-batch ``CapacityLimiter``
+under the client-wide one. One result per input, in input order; an item's
+failure goes into its slot and never cancels its siblings.
+
+Theory of operation
+-------------------
+A batch starts at most ``concurrency`` worker tasks (not one task per item, so a
+batch of a million costs a million results, not a million tasks); each takes the
+next index from a shared iterator and runs it under the batch's limiter.
+
+The smart batch adds a controller. Concurrency follows AIMD: +1 after a full
+window of successes, halved (at most once per window) on 429, 503, 529 and
+timeouts. A ``Retry-After`` pauses the *whole batch*, not just the item that got
+it; ``x-ratelimit-*`` headers, once they show the budget running low, space
+request starts at the provider's refill interval. Retryable failures are retried
+with full-jitter backoff, keeping the item's ``x-client-request-id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import msgspec
+
+from ._errors import (
+    AiLibError,
+    ConfigurationError,
+    OverloadedError,
+    RateLimitError,
+    RequestTimeoutError,
+    TransportTimeoutError,
+)
+from ._policy import RetryPolicy, backoff_delay, should_retry
+from ._types import ChatCompletionResponse
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import TracebackType
+
+    from ._client import AiClient
+    from ._types import CallStats, ChatCompletionRequest
+
+__all__ = ["BatchResults", "BatchStatistics", "BatchStream", "run_batch"]
+
+BatchItem = ChatCompletionResponse | AiLibError
+_THROTTLES = (
+    RateLimitError,
+    OverloadedError,
+    RequestTimeoutError,
+    TransportTimeoutError,
+)
+_SMART_POLICY = RetryPolicy(max_attempts=6, base_delay=0.25, max_delay=20.0)
+
+
+class BatchStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch did. Times in seconds.
+
+    Attributes:
+        requests: items in the batch.
+        succeeded / failed: items that ended in a response / an error.
+        attempts: HTTP attempts made in all (items rejected locally make none).
+        retries: attempts that were retries of a failed one.
+        throttled: attempts answered 429 / 503 / 529 or timed out.
+        initial_concurrency / final_concurrency / peak_concurrency: the limit at
+            the start, at the end and its highest value.
+        rate_limit_wait: wall-clock seconds the batch was paused by Retry-After,
+            plus the time its request starts were spaced out by pacing.
+        elapsed: wall time of the batch.
+    """
+
+    requests: int
+    succeeded: int
+    failed: int
+    attempts: int
+    retries: int
+    throttled: int
+    initial_concurrency: int
+    final_concurrency: int
+    peak_concurrency: int
+    rate_limit_wait: float
+    elapsed: float
+
+
+class BatchResults(list[BatchItem]):
+    """A list with one :class:`ChatCompletionResponse` or :class:`AiLibError` per
+    input, in input order.
+
+    Attributes:
+        statistics: the batch's :class:`BatchStatistics` once it finished.
+    """
+
+    statistics: BatchStatistics | None = None
+
+
+class _Controller:
+    """Concurrency and pacing shared by every item of one batch."""
+
+    def __init__(
+        self, limiter: anyio.CapacityLimiter, *, adaptive: bool, maximum: int
+    ) -> None:
+        self.limiter = limiter
+        self.adaptive = adaptive
+        self.maximum = maximum
+        self.limit = int(limiter.total_tokens)
+        self.initial = self.peak = self.limit
+        self.successes = 0
+        self.last_decrease = 0.0
+        self.pause_until = 0.0
+        self.next_start = 0.0
+        self.interval = 0.0
+        self.waited = 0.0
+        self.attempts = 0
+        self.retries = 0
+        self.throttled = 0
+
+    def _set_limit(self, value: int) -> None:
+        self.limit = value
+        self.peak = max(self.peak, value)
+        self.limiter.total_tokens = value
+
+    async def wait_turn(self) -> None:
+        """Wait out a batch-wide pause and the pacing interval."""
+        if not self.adaptive:
+            return
+        now = time.monotonic()
+        start = max(now, self.pause_until, self.next_start)
+        self.next_start = start + self.interval
+        self.waited += self.interval  # starts are serialised: wall time, not per task
+        if start > now:
+            await anyio.sleep(start - now)
+
+    def on_success(self, stats: CallStats | None) -> None:
+        if not self.adaptive:
+            return
+        self.successes += 1
+        if self.successes >= self.limit and self.limit < self.maximum:
+            self.successes = 0
+            self._set_limit(self.limit + 1)
+        if stats is None:
+            return
+        limit, left = stats.ratelimit_limit_requests, stats.ratelimit_remaining_requests
+        reset = stats.ratelimit_reset_requests
+        if limit and left is not None and reset is not None and limit > left:
+            if left <= self.limit:
+                # The budget is nearly spent: start requests at the refill rate.
+                self.interval = reset / (limit - left)
+            elif left > 2 * self.limit:
+                self.interval = 0.0
+
+    def on_failure(self, err: AiLibError) -> None:
+        if not (self.adaptive and isinstance(err, _THROTTLES)):
+            return
+        self.throttled += 1
+        now = time.monotonic()
+        if err.retry_after is not None:
+            until = now + min(err.retry_after, _SMART_POLICY.max_retry_after)
+            if until > self.pause_until:
+                self.waited += until - max(now, self.pause_until)  # wall time added
+                self.pause_until = until
+        # Halve at most once per window: the in-flight requests that started
+        # before the decrease will report the same overload.
+        if now - self.last_decrease > 0.5 and self.limit > 1:
+            self.last_decrease = now
+            self.successes = 0
+            self._set_limit(max(1, self.limit // 2))
+
+
+async def _run_item(
+    client: AiClient,
+    request: ChatCompletionRequest,
+    policy: RetryPolicy | None,
+    ctrl: _Controller,
+) -> BatchItem:
+    try:
+        body, headers = client._prepare(request)
+    except AiLibError as err:
+        client._tag(err)
+        err.attempts = 0  # nothing was sent
+        return err
+    n = 0
+    while True:
+        n += 1
+        await ctrl.wait_turn()
+        ctrl.attempts += 1
+        try:
+            async with ctrl.limiter:
+                resp = await client._attempt(body, headers, n)
+        except AiLibError as err:
+            client._tag(err)
+            err.attempts = n
+            ctrl.on_failure(err)
+            if policy is None or not should_retry(policy, err, n):
+                return err
+            ctrl.retries += 1
+            # In a smart batch a Retry-After already paused the whole batch, so
+            # the item only backs off on top; a plain batch honours it per item.
+            hint = None if ctrl.adaptive else err.retry_after
+            await anyio.sleep(backoff_delay(policy, n, hint))
+            continue
+        ctrl.on_success(resp.stats)
+        return resp
+
+
+async def run_batch(
+    client: AiClient,
+    requests: Iterable[ChatCompletionRequest],
+    *,
+    concurrency: int,
+    policy: RetryPolicy | None,
+    adaptive: bool,
+    maximum: int,
+    results: list[BatchItem | None] | None,
+) -> BatchResults:
+    """Run ``requests`` and return one result per input, in order."""
+    items = list(requests)
+    if concurrency < 1 or maximum < concurrency:
+        raise ConfigurationError(
+            f"batch concurrency must be >= 1 (and <= max_concurrency), got {concurrency}"
+        )
+    out = BatchResults([None] * len(items))  # type: ignore[list-item]
+    slots: list[BatchItem | None] = out if results is None else results  # type: ignore[assignment]
+    if results is not None:
+        results[:] = [None] * len(items)
+    limiter = anyio.CapacityLimiter(concurrency)
+    ctrl = _Controller(limiter, adaptive=adaptive, maximum=maximum)
+    indices = iter(range(len(items)))
+    started = time.monotonic()
+
+    async def worker() -> None:
+        for i in indices:
+            try:
+                slots[i] = await _run_item(client, items[i], policy, ctrl)
+            except Exception as exc:  # a bug, not an API failure: keep it in its slot
+                err = AiLibError(
+                    f"unexpected {type(exc).__name__} in batch item {i}: {exc}"
+                )
+                err.__cause__ = exc
+                slots[i] = err
+
+    workers = min(maximum if adaptive else concurrency, len(items))
+    async with anyio.create_task_group() as tg:
+        for _ in range(workers):
+            tg.start_soon(worker)
+
+    if results is not None:
+        out[:] = results  # type: ignore[assignment]
+    ok = sum(1 for r in out if isinstance(r, ChatCompletionResponse))
+    out.statistics = BatchStatistics(
+        requests=len(items),
+        succeeded=ok,
+        failed=len(items) - ok,
+        attempts=ctrl.attempts,
+        retries=ctrl.retries,
+        throttled=ctrl.throttled,
+        initial_concurrency=ctrl.initial,
+        final_concurrency=ctrl.limit,
+        peak_concurrency=ctrl.peak,
+        rate_limit_wait=ctrl.waited,
+        elapsed=time.monotonic() - started,
+    )
+    return out
+
+
+class BatchStream:
+    """Results of a batch as they complete: ``async for index, result in stream``.
+
+    Memory stays bounded whatever the input size: at most ``concurrency`` items
+    are in flight and ``concurrency`` finished results wait for you; the input
+    (a list, any iterable or an async iterable) is read only as fast as results
+    are taken. Leaving the ``async with`` block early cancels the items in flight;
+    results already taken are yours. If reading the input fails, iteration raises
+    that exception after the results that completed before it.
+    """
+
+    def __init__(
+        self,
+        client: AiClient,
+        requests: Iterable[ChatCompletionRequest]
+        | AsyncIterable[ChatCompletionRequest],
+        concurrency: int,
+        policy: RetryPolicy | None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
+        self._client = client
+        self._requests = requests
+        self._concurrency = concurrency
+        self._policy = policy
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._feed_error: BaseException | None = None
+        send, recv = anyio.create_memory_object_stream[tuple[int, BatchItem]](
+            concurrency
+        )
+        self._send = send
+        self._recv = recv
+        self.submitted = 0
+        self.completed = 0
+
+    async def __aenter__(self) -> BatchStream:
+        self._client._check_open()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._feed)
+        return self
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            # Exit without the caller's exception: it propagates unwrapped.
+            await tg.__aexit__(None, None, None)
+        self._recv.close()
+
+    async def _feed(self) -> None:
+        client, policy = self._client, self._policy
+        ctrl = _Controller(
+            anyio.CapacityLimiter(self._concurrency),
+            adaptive=False,
+            maximum=self._concurrency,
+        )
+        slots = anyio.Semaphore(self._concurrency)
+
+        async def item(i: int, request: ChatCompletionRequest) -> None:
+            try:
+                result = await _run_item(client, request, policy, ctrl)
+                await self._send.send((i, result))
+                self.completed += 1
+            finally:
+                slots.release()
+
+        async with self._send, anyio.create_task_group() as tg:
+            try:
+                if isinstance(self._requests, AsyncIterable):
+                    async for request in self._requests:
+                        await slots.acquire()
+                        tg.start_soon(item, self.submitted, request)
+                        self.submitted += 1
+                else:
+                    for request in self._requests:
+                        await slots.acquire()
+                        tg.start_soon(item, self.submitted, request)
+                        self.submitted += 1
+            except Exception as exc:  # the input failed: report it after the results
+                self._feed_error = exc
+
+    def __aiter__(self) -> BatchStream:
+        return self
+
+    async def __anext__(self) -> tuple[int, BatchItem]:
+        try:
+            return await self._recv.receive()
+        except anyio.EndOfStream:
+            if self._feed_error is not None:
+                raise self._feed_error from None
+            raise StopAsyncIteration from None
+
+
+for _cls in (BatchStatistics, BatchResults, BatchStream):
+    _cls.__module__ = "ailib_sc"
