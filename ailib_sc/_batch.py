@@ -271,8 +271,9 @@ class BatchStream:
     Memory stays bounded whatever the input size: at most ``concurrency`` items
     are in flight and ``concurrency`` finished results wait for you; the input
     (a list, any iterable or an async iterable) is read only as fast as results
-    are taken. Leaving the ``async with`` block early cancels the items in flight;
-    results already taken are yours. If reading the input fails, iteration raises
+    are taken. Leaving the ``async with`` block early cancels the items in flight
+    (and closes an async generator given as input); results already taken are
+    yours. If reading the input fails, iteration raises
     that exception after the results that completed before it.
     """
 
@@ -341,10 +342,19 @@ class BatchStream:
         async with self._send, anyio.create_task_group() as tg:
             try:
                 if isinstance(self._requests, AsyncIterable):
-                    async for request in self._requests:
-                        await slots.acquire()
-                        tg.start_soon(item, self.submitted, request)
-                        self.submitted += 1
+                    source = aiter(self._requests)
+                    try:
+                        async for request in source:
+                            await slots.acquire()
+                            tg.start_soon(item, self.submitted, request)
+                            self.submitted += 1
+                    finally:
+                        # An async generator left early is closed here, not by
+                        # the garbage collector.
+                        aclose = getattr(source, "aclose", None)
+                        if aclose is not None:
+                            with anyio.CancelScope(shield=True):
+                                await aclose()
                 else:
                     for request in self._requests:
                         await slots.acquire()
