@@ -18,15 +18,12 @@ marks it broken and the pool closes it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import h11
+import httpcore
 
 from .._errors import RemoteProtocolError
-from ._errors import mapped
-
-if TYPE_CHECKING:
-    import httpcore
+from ._errors import NotProcessed, mapped
 
 __all__ = ["H1Connection"]
 
@@ -74,7 +71,13 @@ class H1Connection:
                 data += conn.send(h11.EndOfMessage())
             except h11.LocalProtocolError as exc:
                 raise RemoteProtocolError(f"cannot send this request: {exc}") from exc
-            await self._net.write(data, write_timeout)
+            try:
+                await self._net.write(data, write_timeout)
+            except httpcore.WriteError:
+                # The server hung up before it could have read the whole request
+                # (typically a keep-alive connection it had just closed): it
+                # cannot have processed it. The pool re-sends it elsewhere.
+                raise NotProcessed from None
         while True:
             event = await self._next_event(read_timeout)
             if isinstance(event, h11.Response):

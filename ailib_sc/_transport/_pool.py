@@ -110,7 +110,12 @@ class OriginPool:
         """
         for _ in range(_MAX_REROUTES):
             if self.mode is Mode.H1:
-                return await self._h1_request(method, target, headers, body, timeouts)
+                try:
+                    return await self._h1_request(
+                        method, target, headers, body, timeouts
+                    )
+                except NotProcessed:
+                    continue
             conn = await self._h2_checkout(timeouts)
             if conn is None:
                 continue  # the origin turned out to speak HTTP/1.1 only
