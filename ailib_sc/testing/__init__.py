@@ -16,6 +16,14 @@ A ``"stream": true`` chat completion is answered with Server-Sent Events;
 disconnects, resets, broken events) and ``server.stream_outcomes`` says how each
 ended.
 
+For clients that batch and retry, the server can also misbehave like a real
+one: GOAWAY after N HTTP/2 streams (``goaway_after``), ``Connection: close``
+after N HTTP/1.1 replies (``close_after``), idle connections closed
+(``idle_close``), refused streams (``script_refuse``), per-key rate limits with
+OpenAI's 429 and headers (``rate_limit_rpm``) and seeded random failures
+(``failure_rate``); ``server.processed`` counts the work done per
+``x-client-request-id``, so a test can prove nothing ran twice.
+
 TLS needs the ``testing`` extra: ``pip install 'ailib_sc[testing]'``.  Run
 ``python -m ailib_sc.testing --help`` to start one from a shell.
 """

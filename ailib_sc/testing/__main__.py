@@ -4,6 +4,10 @@ The first line on stdout is the base URL (flushed at once), so a benchmark can
 start the server as a subprocess and read where to connect; with ``--tls`` the
 second line is ``ca_file=<path of the test CA's PEM>``.  SIGINT or SIGTERM stops
 the server cleanly (the CA file is deleted) with exit status 0.
+
+The fault options (``--goaway-after``, ``--close-after``, ``--idle-close``,
+``--rate-limit-rpm``, ``--failure-rate``, ...) are the constructor arguments of
+the same names; ``--no-record`` keeps counters only, for long benchmark runs.
 """
 
 from __future__ import annotations
@@ -60,6 +64,63 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="seconds between two events of a streamed reply (default: 0)",
     )
+    faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--goaway-after",
+        type=int,
+        metavar="N",
+        help="HTTP/2: graceful GOAWAY after the Nth stream of each connection",
+    )
+    faults.add_argument(
+        "--close-after",
+        type=int,
+        metavar="N",
+        help="HTTP/1.1: `Connection: close` on the Nth reply of each connection",
+    )
+    faults.add_argument(
+        "--idle-close",
+        type=float,
+        metavar="S",
+        help="close connections idle for S seconds (HTTP/2: GOAWAY first)",
+    )
+    faults.add_argument(
+        "--rate-limit-rpm",
+        type=int,
+        metavar="N",
+        help="429 beyond N requests per minute per API key (token bucket)",
+    )
+    faults.add_argument(
+        "--rate-limit-burst",
+        type=int,
+        metavar="N",
+        help="bucket size (default: one second's worth, at least 1)",
+    )
+    faults.add_argument(
+        "--failure-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="fail each otherwise-successful request with probability P",
+    )
+    faults.add_argument(
+        "--failure-seed",
+        type=int,
+        metavar="SEED",
+        help="seed of the random failures (default: unseeded)",
+    )
+    faults.add_argument(
+        "--failure-status",
+        type=int,
+        default=500,
+        metavar="STATUS",
+        help="status of a random failure (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="keep counters only, no per-request records (long benchmark runs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -75,6 +136,15 @@ async def _serve(args: argparse.Namespace) -> None:
         max_concurrent_streams=args.max_concurrent_streams,
         stream_chunks=args.stream_chunks,
         stream_delay=args.stream_delay,
+        goaway_after=args.goaway_after,
+        close_after=args.close_after,
+        idle_close=args.idle_close,
+        rate_limit_rpm=args.rate_limit_rpm,
+        rate_limit_burst=args.rate_limit_burst,
+        failure_rate=args.failure_rate,
+        failure_seed=args.failure_seed,
+        failure_status=args.failure_status,
+        record=args.record,
     )
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with server:

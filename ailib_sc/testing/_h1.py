@@ -14,6 +14,13 @@ while a watcher task keeps reading the socket: end of file means the client
 left, which cancels the stream even while it stalls or waits to start.  Bytes
 the watcher reads (a pipelined request) go to h11 for the next cycle.  Whatever
 ends the stream, a `StreamOutcome` is recorded on the way out.
+
+Closing on the server's own initiative: with ``close_after=N`` the Nth reply on
+a connection carries ``Connection: close`` (so h11 ends the connection after
+it) and the connection is closed with `linger_close`, which keeps a request the
+client already sent from resetting the reply away.  With ``idle_close`` the wait
+for the first byte of the next request is bounded; when it runs out the
+connection is simply closed, as nginx's ``keepalive_timeout`` does.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import h11
 
+from ailib_sc.testing._faults import linger_close
 from ailib_sc.testing._recording import RecordedRequest, StreamOutcome
 from ailib_sc.testing._replies import (
     MAX_BODY_SIZE,
@@ -46,6 +54,7 @@ __all__ = ["serve_http1"]
 
 _READ_SIZE: Final = 65536
 _REASONS: Final = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+_CONNECTION_CLOSE: Final = (b"connection", b"close")
 
 
 class _BodyTooLarge(Exception):
@@ -59,6 +68,8 @@ async def serve_http1(
     connection_id: int,
     recorder: Recorder,
     respond: Respond,
+    close_after: int | None = None,
+    idle_close: float | None = None,
 ) -> None:
     """Serve HTTP/1.1 requests on `stream` until either side closes.
 
@@ -68,6 +79,10 @@ async def serve_http1(
         connection_id: Recorded with every request.
         recorder: Counts and records requests.
         respond: Turns a complete request into a reply.
+        close_after: Close the connection after this many replies, the last
+            one carrying ``Connection: close``; None: never.
+        idle_close: Close the connection when no byte of a next request came
+            for this many seconds; None: never.
 
     Raises:
         anyio.BrokenResourceError: The peer went away mid-write.
@@ -77,13 +92,19 @@ async def serve_http1(
     conn = h11.Connection(h11.SERVER)
     if initial:
         conn.receive_data(initial)
+    replies = 0
     try:
         while True:
-            request = await _receive_request(stream, conn, connection_id)
+            request = await _receive_request(stream, conn, connection_id, idle_close)
             if request is None:
                 return
+            replies += 1
+            last = replies == close_after
             with recorder.handling(request):
                 reply = await respond(request)
+                if last:
+                    headers = (*reply.headers, _CONNECTION_CLOSE)
+                    reply = Reply(reply.status, headers, reply.body)
                 if isinstance(reply.body, EventStream):
                     if not await _send_event_stream(
                         stream, conn, reply, reply.body, recorder
@@ -93,6 +114,9 @@ async def serve_http1(
                     await _send_reply(
                         stream, conn, reply, head=request.method == "HEAD"
                     )
+            if last:
+                await linger_close(stream)
+                return
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -105,25 +129,47 @@ async def serve_http1(
             await _send_reply(stream, conn, Reply(413, headers, reply.body), head=False)
 
 
-async def _next_event(stream: ByteStream, conn: h11.Connection) -> h11.Event:
+async def _next_event(
+    stream: ByteStream, conn: h11.Connection, idle: float | None = None
+) -> h11.Event | None:
+    """Return h11's next event; None if `idle` seconds pass with nothing to read.
+
+    `idle` only bounds a wait that starts with no unparsed bytes: a request
+    that has begun to arrive is never idle.
+    """
     while True:
         event = conn.next_event()
         if isinstance(event, h11.Event):
             return event
         if event is h11.PAUSED:  # only after a complete request; a bug if seen
             raise h11.LocalProtocolError("read past the end of a request")
-        try:
-            data = await stream.receive(_READ_SIZE)
-        except anyio.EndOfStream:
-            data = b""  # h11 turns this into ConnectionClosed or an error
+        if idle is None or conn.trailing_data[0]:
+            data = await _receive(stream)
+        else:
+            with anyio.move_on_after(idle) as waiting:
+                data = await _receive(stream)
+            if waiting.cancelled_caught:
+                return None
+        idle = None
         conn.receive_data(data)
 
 
+async def _receive(stream: ByteStream) -> bytes:
+    try:
+        return await stream.receive(_READ_SIZE)
+    except anyio.EndOfStream:
+        return b""  # h11 turns this into ConnectionClosed or an error
+
+
 async def _receive_request(
-    stream: ByteStream, conn: h11.Connection, connection_id: int
+    stream: ByteStream,
+    conn: h11.Connection,
+    connection_id: int,
+    idle: float | None = None,
 ) -> RecordedRequest | None:
-    event = await _next_event(stream, conn)
-    if isinstance(event, h11.ConnectionClosed):
+    """Read one whole request; None if the client closed or stayed idle."""
+    event = await _next_event(stream, conn, idle)
+    if event is None or isinstance(event, h11.ConnectionClosed):
         return None
     if not isinstance(event, h11.Request):
         raise h11.RemoteProtocolError(f"expected a request, got {event!r}")

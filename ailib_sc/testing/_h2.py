@@ -6,36 +6,35 @@ Theory of operation: three kinds of task share one `h2.connection.H2Connection`:
   events through `_H2Server._events`, a table from event type to handler;
 * one answering task per complete request, each inside its own cancel scope so
   that an RST_STREAM from the client cancels exactly that reply;
-* the writer, the only task that writes to the socket: others change h2's state
-  and call `_wake_writer`; it sends whatever h2 has queued, under the write lock.
+* the writer (`_h2_send.H2Sender`, with the reply senders), the only task that
+  writes to the socket.
 
-Because answering tasks never write, cancelling one can never cut a frame in
-half.  h2 itself is only touched between ``await``s, so it needs no lock.  Bodies
-go out as DATA frames no larger than the peer's frame size and flow-control
-window; when the window is exhausted the task waits for `_window_changed`, which
-the reader replaces (and sets) on every WINDOW_UPDATE, SETTINGS or reset.  A
-client GOAWAY, end of file, or protocol error ends the connection; a protocol
-error first flushes the GOAWAY h2 queued for it.
+h2 itself is only touched between ``await``s, so it needs no lock.  A client
+GOAWAY, end of file, or protocol error ends the connection; a protocol error
+first flushes the GOAWAY h2 queued for it.
 
-A streamed reply (`EventStream`) goes out one event per DATA frame, each handed
-to the writer as soon as it is made, under the same per-stream flow control; an
-event waits until the window fits it whole rather than being split (unless it
-is larger than the peer's largest frame or initial window).  It
-records a `StreamOutcome` however it ends: the reader notes which streams the
-client reset and whether the client hung up (`_client_gone`) before cancelling
-them, so the stream task's ``finally`` can tell.  ``disconnect_after`` flushes
-what was queued and then cancels the whole connection.
+Faults on purpose.  A stream the client opens while `script_refuse` refusals
+are queued is reset with REFUSED_STREAM at once and never becomes a request.
+With ``goaway_after=N`` the Nth stream opened on the connection makes the
+server queue GOAWAY(NO_ERROR) naming that stream as the last one it will
+process; with ``idle_close`` a connection with no open stream and nothing
+received for that long gets GOAWAY(NO_ERROR) naming the last stream it
+accepted.  Either way the connection is then *draining*: streams above the
+last id (h2 still reports them, not knowing about our GOAWAY) are ignored,
+never routed, recorded or answered, though their DATA is still acknowledged
+so the connection window stays open; streams up to it finish normally.  When
+none is left (`_check_drained`, after every read and every finished stream),
+the reader is cancelled, everything queued is flushed and the connection ends
+with `linger_close`.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import anyio
-import anyio.lowlevel
 import h2.config
 import h2.connection
 import h2.errors
@@ -43,14 +42,16 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from ailib_sc.testing._recording import RecordedRequest, StreamOutcome
-from ailib_sc.testing._replies import MAX_BODY_SIZE, Reply, too_large_reply
-from ailib_sc.testing._stream import EventStream, Stop
+from ailib_sc.testing._faults import linger_close
+from ailib_sc.testing._h2_send import H2Sender
+from ailib_sc.testing._recording import RecordedRequest
+from ailib_sc.testing._replies import MAX_BODY_SIZE, too_large_reply
+from ailib_sc.testing._stream import EventStream
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from anyio.abc import ByteStream, TaskGroup
+    from anyio.abc import ByteStream
 
     from ailib_sc.testing._recording import Recorder, Respond
 
@@ -61,11 +62,6 @@ _READ_SIZE: Final = 65536
 # streams do not wait for WINDOW_UPDATEs (streams keep the default 64 KiB each).
 _CONNECTION_WINDOW_BOOST: Final = 16 * 1024 * 1024
 _FLUSH_TIMEOUT: Final = 1.0
-# A stream sent without delay lets the writer flush each time it has queued this
-# much (still one DATA frame per event).  Yielding after every event instead
-# costs 2.5x: each yield becomes a write of one small frame.
-_STREAM_BATCH_BYTES: Final = 16384
-_STATUS_BYTES: Final = {status: str(status).encode() for status in range(100, 600)}
 
 
 async def serve_http2(
@@ -76,6 +72,8 @@ async def serve_http2(
     recorder: Recorder,
     respond: Respond,
     max_concurrent_streams: int,
+    goaway_after: int | None = None,
+    idle_close: float | None = None,
 ) -> None:
     """Serve HTTP/2 requests on `stream` until the client closes or goes away.
 
@@ -86,12 +84,23 @@ async def serve_http2(
         recorder: Counts and records requests and resets.
         respond: Turns a complete request into a reply.
         max_concurrent_streams: Advertised in SETTINGS and enforced by h2.
+        goaway_after: Send a graceful GOAWAY after this many streams; None: never.
+        idle_close: Send a graceful GOAWAY after this many idle seconds; None:
+            never.
 
     Raises:
         anyio.BrokenResourceError: The peer went away mid-write (possibly inside
             an ExceptionGroup); the caller closes the connection.
     """
-    server = _H2Server(stream, connection_id, recorder, respond, max_concurrent_streams)
+    server = _H2Server(
+        stream,
+        connection_id,
+        recorder,
+        respond,
+        max_concurrent_streams,
+        goaway_after,
+        idle_close,
+    )
     await server.run(initial)
 
 
@@ -110,22 +119,20 @@ if TYPE_CHECKING:
     _EventHandler: TypeAlias = Callable[[h2.events.Event], bool]
 
 
-class _H2Server:
+class _H2Server(H2Sender):
     __slots__ = (
-        "_client_gone",
-        "_client_resets",
-        "_connection_id",
+        "_activity",
+        "_closing",
         "_events",
-        "_h2",
+        "_goaway_after",
+        "_idle_close",
         "_incoming",
-        "_recorder",
+        "_last_accepted",
+        "_last_stream_id",
+        "_read_scope",
         "_respond",
         "_scopes",
-        "_send_wanted",
-        "_stream",
-        "_task_group",
-        "_window_changed",
-        "_write_lock",
+        "_streams_opened",
     )
 
     def __init__(
@@ -135,27 +142,29 @@ class _H2Server:
         recorder: Recorder,
         respond: Respond,
         max_concurrent_streams: int,
+        goaway_after: int | None,
+        idle_close: float | None,
     ) -> None:
-        self._stream = stream
-        self._connection_id = connection_id
-        self._recorder = recorder
-        self._respond = respond
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
-        self._h2 = h2.connection.H2Connection(config=config)
-        self._h2.local_settings = h2.settings.Settings(
+        connection = h2.connection.H2Connection(config=config)
+        connection.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
                 h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_concurrent_streams
             },
         )
+        super().__init__(stream, connection, connection_id, recorder)
+        self._respond = respond
+        self._goaway_after = goaway_after
+        self._idle_close = idle_close
         self._incoming: dict[int, _Incoming] = {}
         self._scopes: dict[int, anyio.CancelScope] = {}
-        self._client_resets: set[int] = set()  # reset by the client while answered
-        self._client_gone = False  # the client hung up or sent GOAWAY
-        self._send_wanted = anyio.Event()
-        self._window_changed = anyio.Event()
-        self._write_lock = anyio.Lock()
-        self._task_group: TaskGroup | None = None
+        self._streams_opened = 0
+        self._last_accepted = 0  # highest stream id accepted for processing
+        self._last_stream_id: int | None = None  # set once our GOAWAY is queued
+        self._closing = False  # drained after our GOAWAY: end the connection
+        self._read_scope = anyio.CancelScope()
+        self._activity = anyio.Event()  # replaced (and set) on every change
         # Event type -> handler; a handler returning True ends the connection.
         self._events: dict[type[h2.events.Event], _EventHandler] = {
             h2.events.RequestReceived: self._on_request,
@@ -171,13 +180,23 @@ class _H2Server:
         self._h2.initiate_connection()
         self._h2.increment_flow_control_window(_CONNECTION_WINDOW_BOOST)
         self._wake_writer()
+        graceful = False
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             task_group.start_soon(self._write_loop)
+            if self._idle_close is not None:
+                task_group.start_soon(self._close_when_idle, self._idle_close)
             try:
-                await self._read_loop(initial)
+                with self._read_scope:
+                    await self._read_loop(initial)
+                if self._closing:
+                    with anyio.move_on_after(_FLUSH_TIMEOUT):
+                        await self._flush()
+                    graceful = not self._aborted
             finally:
                 task_group.cancel_scope.cancel()
+        if graceful:
+            await linger_close(self._stream)
 
     # -- reading -----------------------------------------------------------------
 
@@ -197,6 +216,9 @@ class _H2Server:
                     if handler is not None and handler(event):
                         return
                 self._wake_writer()
+                self._note_activity()
+                if self._check_drained():
+                    return
             try:
                 data = await self._stream.receive(_READ_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError):
@@ -205,12 +227,25 @@ class _H2Server:
 
     def _on_request(self, event: h2.events.Event) -> bool:
         assert isinstance(event, h2.events.RequestReceived)
-        self._incoming[event.stream_id] = _Incoming(list(event.headers))
+        stream_id = event.stream_id
+        last = self._last_stream_id
+        if last is not None and stream_id > last:
+            return False  # opened after our GOAWAY: ignored, never answered
+        self._streams_opened += 1
+        if self._streams_opened == self._goaway_after:
+            self._queue_goaway(stream_id)
+            self._last_stream_id = stream_id
+        if self._recorder.take_refusal():
+            self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return False
+        self._last_accepted = stream_id
+        self._incoming[stream_id] = _Incoming(list(event.headers))
         return False
 
     def _on_data(self, event: h2.events.Event) -> bool:
         assert isinstance(event, h2.events.DataReceived)
         stream_id = event.stream_id
+        # Also for refused and ignored streams: the connection window counts it.
         self._h2.acknowledge_received_data(event.flow_controlled_length, stream_id)
         incoming = self._incoming.get(stream_id)
         if incoming is not None:
@@ -254,6 +289,37 @@ class _H2Server:
         self._client_gone = True
         return True
 
+    # -- closing on purpose --------------------------------------------------------
+
+    def _note_activity(self) -> None:
+        if self._idle_close is not None:  # nobody waits for it otherwise
+            self._activity.set()
+            self._activity = anyio.Event()
+
+    def _check_drained(self) -> bool:
+        """After our GOAWAY: True (and stop reading) once no stream is left."""
+        if self._last_stream_id is None or self._incoming or self._scopes:
+            return False
+        self._closing = True
+        self._read_scope.cancel()
+        return True
+
+    async def _close_when_idle(self, seconds: float) -> None:
+        """GOAWAY once no stream was open and nothing arrived for `seconds`."""
+        while True:
+            activity = self._activity
+            if self._incoming or self._scopes:
+                await activity.wait()
+                continue
+            with anyio.move_on_after(seconds) as idle:
+                await activity.wait()
+            if idle.cancelled_caught:
+                break
+        if self._last_stream_id is None:
+            self._queue_goaway(self._last_accepted)
+            self._last_stream_id = self._last_accepted
+        self._check_drained()
+
     # -- answering -----------------------------------------------------------------
 
     def _start(self, stream_id: int, work: Callable[[], Awaitable[None]]) -> None:
@@ -278,6 +344,8 @@ class _H2Server:
             finally:
                 self._scopes.pop(stream_id, None)
                 self._client_resets.discard(stream_id)
+                self._note_activity()
+                self._check_drained()
 
     async def _answer(self, stream_id: int, incoming: _Incoming) -> None:
         method = path = ""
@@ -310,137 +378,3 @@ class _H2Server:
         # RFC 9113 section 8.1: a complete early response, then NO_ERROR reset.
         self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.NO_ERROR)
         self._wake_writer()
-
-    async def _send_reply(
-        self, stream_id: int, reply: Reply, *, head: bool = False
-    ) -> None:
-        h2_conn = self._h2
-        headers = [(b":status", _STATUS_BYTES[reply.status]), *reply.headers]
-        body = reply.body
-        if isinstance(body, EventStream):
-            raise TypeError("send an EventStream with _send_event_stream()")
-        if isinstance(body, bytes):
-            headers.append((b"content-length", str(len(body)).encode()))
-            h2_conn.send_headers(stream_id, headers, end_stream=head or not body)
-            if body and not head:
-                await self._send_data(stream_id, body, end_stream=True)
-            else:
-                self._wake_writer()
-            return
-        h2_conn.send_headers(stream_id, headers, end_stream=head)
-        self._wake_writer()
-        if head:
-            return
-        for chunk in body:  # each chunk leaves as DATA frame(s) of its own
-            await self._send_data(stream_id, chunk, end_stream=False)
-        h2_conn.end_stream(stream_id)
-        self._wake_writer()
-
-    async def _send_event_stream(
-        self, stream_id: int, reply: Reply, body: EventStream
-    ) -> None:
-        sent = queued = 0
-        completed = False
-        try:
-            if body.first_delay:
-                await anyio.sleep(body.first_delay)
-            if body.hold_until is not None:
-                await body.hold_until.wait()
-            headers = [(b":status", _STATUS_BYTES[reply.status]), *reply.headers]
-            self._h2.send_headers(stream_id, headers)
-            self._wake_writer()
-            events, delay, send_event = body.events, body.delay, self._send_event
-            for index in range(body.limit):
-                if delay and index:
-                    await anyio.sleep(delay)
-                await send_event(stream_id, events[index])
-                sent += 1
-                queued += len(events[index])
-                if queued >= _STREAM_BATCH_BYTES:
-                    queued = 0
-                    await anyio.lowlevel.checkpoint()  # the writer flushes
-            if body.stop is None:
-                self._h2.end_stream(stream_id)
-                self._wake_writer()
-                completed = True
-            elif body.stop is Stop.STALL:
-                await anyio.sleep_forever()
-            elif body.stop is Stop.RESET:
-                self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
-                self._wake_writer()
-            else:  # Stop.DISCONNECT: what was sent reaches the client, then EOF
-                await self._flush()
-                assert self._task_group is not None
-                self._task_group.cancel_scope.cancel()
-        finally:
-            self._recorder.record_stream_outcome(
-                StreamOutcome(
-                    request_index=body.request_index,
-                    http_version="HTTP/2",
-                    events_sent=sent,
-                    completed=completed,
-                    client_reset=stream_id in self._client_resets,
-                    client_closed=self._client_gone and not completed,
-                    ended_at=time.monotonic(),
-                )
-            )
-
-    async def _send_event(self, stream_id: int, event: bytes) -> None:
-        """Queue one event as one DATA frame, waiting until the window fits it."""
-        h2_conn = self._h2
-        size = len(event)
-        if (
-            size > h2_conn.max_outbound_frame_size
-            or size > h2_conn.remote_settings.initial_window_size
-        ):  # it cannot, or might never, leave in one frame
-            await self._send_data(stream_id, event, end_stream=False)
-            return
-        while h2_conn.local_flow_control_window(stream_id) < size:
-            changed = self._window_changed  # taken before yielding, as below
-            self._wake_writer()
-            await changed.wait()
-        h2_conn.send_data(stream_id, event)
-        self._wake_writer()
-
-    async def _send_data(
-        self, stream_id: int, data: bytes, *, end_stream: bool
-    ) -> None:
-        h2_conn = self._h2
-        view = memoryview(data)
-        while True:
-            window = h2_conn.local_flow_control_window(stream_id)
-            if window <= 0 and view:
-                # Take the event before yielding so an update that arrives while
-                # the writer flushes is not missed.
-                changed = self._window_changed
-                self._wake_writer()
-                await changed.wait()
-                continue
-            size = min(window, h2_conn.max_outbound_frame_size, len(view))
-            last = size == len(view)
-            h2_conn.send_data(stream_id, view[:size], end_stream=end_stream and last)
-            view = view[size:]
-            if last:
-                break
-        self._wake_writer()
-
-    # -- writing -------------------------------------------------------------------
-
-    def _wake_writer(self) -> None:
-        self._send_wanted.set()
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._send_wanted.wait()
-            self._send_wanted = anyio.Event()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        async with self._write_lock:
-            data = self._h2.data_to_send()
-            if data:
-                try:
-                    await self._stream.send(data)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    self._client_gone = True
-                    raise

@@ -1,5 +1,5 @@
-"""What the fake server remembers: requests, resets, stream outcomes, counters and
-scripted replies.
+"""What the fake server remembers: requests, resets, stream outcomes, counters,
+processed-request accounting and scripted replies.
 
 Theory of operation: everything here is touched only from the event loop the
 server runs in, and never across an ``await``, so no locks are needed.  A
@@ -10,6 +10,12 @@ ends, however it ends (the handlers do it in a ``finally``).  Waiters
 (`wait_for_requests`, `wait_for_resets`, `wait_for_stream_outcomes`) are
 released as soon as a record makes their count reachable, which is what lets
 tests synchronise on the server without sleeping.
+
+`processed` counts, per ``x-client-request-id``, the requests the server did
+work for (`Service.respond` calls `count_processed` once it has decided to
+route or script a request); it is how tests prove a client never sent one
+logical call twice.  With ``record=False`` no request or stream outcome is kept
+(long benchmark runs), only the counters.
 """
 
 from __future__ import annotations
@@ -130,10 +136,15 @@ class StreamScript:
 
 
 class Recorder:
-    """Requests, resets, stream outcomes, scripts and counters of one server."""
+    """Requests, resets, stream outcomes, scripts and counters of one server.
+
+    Args:
+        record: Keep every request and stream outcome; False keeps counters only.
+    """
 
     __slots__ = (
         "_next_connection_id",
+        "_refusals",
         "_request_waiters",
         "_reset_waiters",
         "_scripts",
@@ -144,15 +155,23 @@ class Recorder:
         "max_concurrent_requests",
         "max_open_connections",
         "open_connections",
+        "processed",
+        "processed_total",
+        "received",
+        "record",
         "requests",
         "resets",
         "stream_outcomes",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
+        self.record = record
         self.requests: list[RecordedRequest] = []
         self.resets: list[tuple[int, int]] = []
         self.stream_outcomes: list[StreamOutcome] = []
+        self.received = 0
+        self.processed: dict[str, int] = {}
+        self.processed_total = 0
         self.connections_opened = 0
         self.open_connections = 0
         self.max_open_connections = 0
@@ -161,6 +180,7 @@ class Recorder:
         self._next_connection_id = 0
         self._scripts: collections.deque[Script] = collections.deque()
         self._stream_scripts: collections.deque[StreamScript] = collections.deque()
+        self._refusals = 0
         self._request_waiters: list[tuple[int, anyio.Event]] = []
         self._reset_waiters: list[tuple[int, anyio.Event]] = []
         self._stream_waiters: list[tuple[int, anyio.Event]] = []
@@ -170,8 +190,11 @@ class Recorder:
         self.requests.clear()
         self.resets.clear()
         self.stream_outcomes.clear()
+        self.processed.clear()
+        self.processed_total = self.received = 0
         self._scripts.clear()
         self._stream_scripts.clear()
+        self._refusals = 0
         self.connections_opened = 0
         self.max_open_connections = self.open_connections
         self.max_concurrent_requests = self.in_flight
@@ -196,14 +219,22 @@ class Recorder:
     @contextlib.contextmanager
     def handling(self, request: RecordedRequest) -> Iterator[None]:
         """Record `request` and count it as in flight until the block is left."""
-        self.requests.append(request)
-        _release(self._request_waiters, len(self.requests))
+        if self.record:
+            self.requests.append(request)
+        self.received += 1
+        _release(self._request_waiters, self.received)
         self.in_flight += 1
         self.max_concurrent_requests = max(self.max_concurrent_requests, self.in_flight)
         try:
             yield
         finally:
             self.in_flight -= 1
+
+    def count_processed(self, request: RecordedRequest) -> None:
+        """Count `request` as processed under its ``x-client-request-id``."""
+        key = request.header("x-client-request-id") or ""
+        self.processed[key] = self.processed.get(key, 0) + 1
+        self.processed_total += 1
 
     def index_of(self, request: RecordedRequest) -> int:
         """Return the index of `request` in `requests` (-1 if forgotten by reset).
@@ -223,8 +254,8 @@ class Recorder:
         _release(self._reset_waiters, len(self.resets))
 
     async def wait_for_requests(self, count: int) -> None:
-        """Return once at least `count` requests have been recorded."""
-        await _wait(self._request_waiters, count, len(self.requests))
+        """Return once at least `count` requests have been received."""
+        await _wait(self._request_waiters, count, self.received)
 
     async def wait_for_resets(self, count: int) -> None:
         """Return once at least `count` stream resets have been recorded."""
@@ -232,11 +263,22 @@ class Recorder:
 
     def record_stream_outcome(self, outcome: StreamOutcome) -> None:
         """Record how a streamed reply ended, kept in request order."""
+        if not self.record:
+            return
         bisect.insort(self.stream_outcomes, outcome, key=lambda o: o.request_index)
         _release(self._stream_waiters, len(self.stream_outcomes))
 
     async def wait_for_stream_outcomes(self, count: int) -> None:
-        """Return once at least `count` streamed replies have ended."""
+        """Return once at least `count` streamed replies have ended.
+
+        Raises:
+            RuntimeError: Outcomes are not recorded (``record=False``).
+        """
+        if not self.record:
+            raise RuntimeError(
+                "wait_for_stream_outcomes() needs FakeProviderServer(record=True); "
+                "this server keeps counters only"
+            )
         await _wait(self._stream_waiters, count, len(self.stream_outcomes))
 
     # -- scripts ---------------------------------------------------------------
@@ -255,6 +297,17 @@ class Recorder:
                     self._scripts.remove(script)
                 return script
         return None
+
+    def add_refusals(self, times: int) -> None:
+        """Refuse `times` more HTTP/2 streams (see `take_refusal`)."""
+        self._refusals += times
+
+    def take_refusal(self) -> bool:
+        """Consume one scripted refusal; False if none is queued."""
+        if not self._refusals:
+            return False
+        self._refusals -= 1
+        return True
 
     def add_stream_script(self, script: StreamScript) -> None:
         """Queue a stream script behind the ones already queued."""

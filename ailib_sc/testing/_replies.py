@@ -34,6 +34,7 @@ __all__ = [
     "ChatStreamRequest",
     "Reply",
     "Router",
+    "model_of",
 ]
 
 # Where the examples below come from: the OpenAPI document of OpenAI's API
@@ -217,7 +218,7 @@ def default_error_body(status: int, request_body: bytes) -> bytes:
         return error_body(f"HTTP status {status}.", type_)
     message, type_, code = known
     if "{model}" in message:
-        message = message.replace("{model}", _model_of(request_body))
+        message = message.replace("{model}", model_of(request_body))
     return error_body(message, type_, code=code)
 
 
@@ -248,7 +249,8 @@ def too_large_reply() -> Reply:
     return Reply(413, response_headers(None, 0), body)
 
 
-def _model_of(request_body: bytes) -> str:
+def model_of(request_body: bytes) -> str:
+    """Return the request's ``model``, or ``"gpt-4o-mini"`` if it names none."""
     try:
         model = _JSON_DECODE(request_body)["model"] if request_body else None
     except (msgspec.DecodeError, TypeError, KeyError):

@@ -5,35 +5,29 @@ accept loop per bound socket in a task group owned by the server; each accepted
 connection runs in its own task (`_serving.Service`, which picks the protocol
 and answers requests).  Everything a test reads or scripts lives in the
 `_recording.Recorder` both share.  Leaving ``async with`` cancels the task
-group, which closes every connection, then closes the listener.
+group, which closes every connection, then closes the listener.  Scripting
+methods live in the `_scripting.Scripting` base class; the faults the
+constructor configures are carried out by `_serving`, `_faults`, `_h1` and `_h2`.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import TYPE_CHECKING, Final, Self, cast
 
 import anyio
 from anyio.abc import SocketAttribute
 
-from ailib_sc.testing._recording import (
-    RecordedRequest,
-    Recorder,
-    Script,
-    StreamOutcome,
-    StreamScript,
-)
-from ailib_sc.testing._replies import (
-    DEFAULT_MODELS,
-    DEFAULT_REPLY_TEXT,
-    Router,
-    encode_json,
-)
+from ailib_sc.testing._faults import Failures, RateLimiter
+from ailib_sc.testing._recording import RecordedRequest, Recorder, StreamOutcome
+from ailib_sc.testing._replies import DEFAULT_MODELS, DEFAULT_REPLY_TEXT, Router
+from ailib_sc.testing._scripting import Scripting
 from ailib_sc.testing._serving import Service
-from ailib_sc.testing._stream import StreamSpec
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Mapping
+    from collections.abc import Callable
     from types import TracebackType
 
     from anyio.abc import Listener, SocketListener, SocketStream, TaskGroup
@@ -45,7 +39,7 @@ __all__ = ["FakeProviderServer"]
 _ALPN_PROTOCOLS: Final = frozenset({"h2", "http/1.1"})
 
 
-class FakeProviderServer:
+class FakeProviderServer(Scripting):
     """A real loopback HTTP server that imitates OpenAI-compatible provider APIs.
 
     It runs on the caller's event loop (asyncio or trio, through anyio) and speaks
@@ -78,6 +72,48 @@ class FakeProviderServer:
             its text into; None means one chunk per word.
         stream_delay: Default seconds between two events of a streamed reply.
         stream_first_delay: Default seconds before a streamed reply's headers.
+        goaway_after: HTTP/2: after the Nth stream a client opens on a
+            connection, send GOAWAY(NO_ERROR) whose last stream id is that
+            stream's (what nginx does at ``keepalive_requests``).  Streams up to
+            it are answered normally; streams the client opened after it are
+            ignored: never routed, recorded, counted or answered.  The server
+            closes the connection once the remaining streams are done.  None:
+            never.  HTTP/1.1 ignores it.
+        close_after: HTTP/1.1: the Nth reply on a connection carries
+            ``Connection: close`` and the server closes the connection after
+            sending it.  None: never.  HTTP/2 ignores it.
+        idle_close: Close a connection that has been idle this many seconds:
+            HTTP/1.1 between requests (or before the first), HTTP/2 with no
+            stream open and no frame received, after a GOAWAY(NO_ERROR) naming
+            the last stream it accepted (0 if none).  None: never.
+        rate_limit_rpm: Enforce this many requests per minute per API key (the
+            ``Authorization`` value, ``""`` if absent) with a token bucket
+            that starts full and refills at ``rpm / 60`` per second.  A request
+            that finds no token gets OpenAI's 429 ``rate_limit_exceeded`` body
+            with ``retry-after`` (whole seconds, rounded up) and
+            ``retry-after-ms``, and is not processed.  Every reply then carries
+            ``x-ratelimit-limit-requests`` (the rpm),
+            ``x-ratelimit-remaining-requests`` (whole tokens left) and
+            ``x-ratelimit-reset-requests`` (time until the bucket is full, in
+            OpenAI's format, e.g. ``120ms``, ``1s``, ``6m0s``).  The API-key
+            check comes first: a 401 takes no token but reports the bucket.
+            None: no limit (fixed, plausible header values).
+        rate_limit_burst: The bucket's size; None means one second's worth,
+            ``max(1, rate_limit_rpm // 60)``.
+        failure_rate: Probability (0 to 1) that a request that would otherwise
+            succeed (a routed, not scripted, reply below 400, streams included,
+            which then fail before their headers) gets `failure_status` with
+            OpenAI's error body for it instead.  Failed requests count as
+            processed, like a real 500.
+        failure_seed: Seed of the `random.Random` drawn once per such request;
+            the same seed and request order fail the same requests.  None:
+            seeded from the system.
+        failure_status: The status of a random failure (400 to 599).
+        record: Keep every request in `requests` and every streamed reply in
+            `stream_outcomes`.  False keeps only counters and `processed`,
+            for long benchmark runs.
+        clock: Seconds from any origin, never decreasing: the rate limiter's
+            time.  Tests pass a fake one to refill buckets without sleeping.
 
     Raises:
         ValueError: An argument is out of range (the message names it).
@@ -98,6 +134,16 @@ class FakeProviderServer:
         stream_chunks: int | None = None,
         stream_delay: float = 0.0,
         stream_first_delay: float = 0.0,
+        goaway_after: int | None = None,
+        close_after: int | None = None,
+        idle_close: float | None = None,
+        rate_limit_rpm: int | None = None,
+        rate_limit_burst: int | None = None,
+        failure_rate: float = 0.0,
+        failure_seed: int | None = None,
+        failure_status: int = 500,
+        record: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not alpn or not set(alpn) <= _ALPN_PROTOCOLS:
             raise ValueError(
@@ -117,12 +163,21 @@ class FakeProviderServer:
         ):
             if value < 0:
                 raise ValueError(f"{name}={value}: must be >= 0 seconds")
+        _check_faults(
+            goaway_after=goaway_after,
+            close_after=close_after,
+            idle_close=idle_close,
+            rate_limit_rpm=rate_limit_rpm,
+            rate_limit_burst=rate_limit_burst,
+            failure_rate=failure_rate,
+            failure_status=failure_status,
+        )
         self._host = host
         self._requested_port = port
         self._tls = tls
         self._alpn = alpn
         self._has_api_key = api_key is not None
-        self._recorder = Recorder()
+        self._recorder = Recorder(record=record)
         self._service = Service(
             router=Router(reply_text=reply_text, models=models),
             recorder=self._recorder,
@@ -133,6 +188,15 @@ class FakeProviderServer:
             stream_chunks=stream_chunks,
             stream_delay=stream_delay,
             stream_first_delay=stream_first_delay,
+            goaway_after=goaway_after,
+            close_after=close_after,
+            idle_close=idle_close,
+            limiter=None
+            if rate_limit_rpm is None
+            else RateLimiter(rate_limit_rpm, rate_limit_burst, clock),
+            failures=None
+            if failure_rate == 0
+            else Failures(failure_rate, failure_seed, failure_status),
         )
         self._task_group: TaskGroup | None = None
         self._listener: Listener[SocketStream] | None = None
@@ -251,8 +315,34 @@ class FakeProviderServer:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received, in arrival order (cleared by `reset`)."""
+        """Every request received, in arrival order (cleared by `reset`).
+
+        Requests rejected with 401 or 429 are here too; HTTP/2 streams refused
+        (`script_refuse`) or ignored after a GOAWAY never became requests and
+        are not.  Always empty with ``record=False``.
+        """
         return self._recorder.requests
+
+    @property
+    def processed(self) -> dict[str, int]:
+        """How many times each request was processed, per client request id.
+
+        The key is the request's ``x-client-request-id`` header (OpenAI's; a
+        client sends one per logical call, the same on every retry), ``""``
+        for requests without one.  A request is processed when the server
+        routes it or answers it from a script: any status, random failures
+        included.  Not processed: 401 (bad API key), 429 from the rate
+        limiter, refused streams, streams ignored after a GOAWAY, bodies over
+        the size limit and requests HTTP/1.1 cannot parse.  So
+        ``max(server.processed.values()) == 1`` proves no call was done twice.
+        The live dict, cleared by `reset`; kept with ``record=False`` too.
+        """
+        return self._recorder.processed
+
+    @property
+    def processed_total(self) -> int:
+        """Requests processed (see `processed`) since start or `reset`."""
+        return self._recorder.processed_total
 
     @property
     def resets(self) -> list[tuple[int, int]]:
@@ -267,7 +357,7 @@ class FakeProviderServer:
         ends however it ends (completed, stalled then abandoned, dropped, reset,
         or cut off by the server stopping).  While streams are still running the
         list holds only the finished ones; `StreamOutcome.request_index` links
-        each to `requests`.
+        each to `requests`.  Always empty with ``record=False``.
         """
         return self._recorder.stream_outcomes
 
@@ -297,13 +387,16 @@ class FakeProviderServer:
     def reset(self) -> None:
         """Clear records, scripts and counters; open connections stay open.
 
-        High-water marks restart from what is open or in flight right now.
+        High-water marks restart from what is open or in flight right now;
+        `processed` empties and queued refusals are dropped.  Rate-limit buckets
+        and the random-failure sequence carry on.
         """
         self._recorder.reset()
 
     async def wait_for_requests(self, count: int) -> None:
-        """Wait until `count` requests have been recorded (since `reset`).
+        """Wait until `count` requests have been received (since `reset`).
 
+        Counts what `requests` holds, and works with ``record=False`` too.
         Cancelling the wait has no other effect.
         """
         await self._recorder.wait_for_requests(count)
@@ -319,156 +412,37 @@ class FakeProviderServer:
         """Wait until `count` streamed replies have ended (see `stream_outcomes`).
 
         Cancelling the wait has no other effect.
+
+        Raises:
+            RuntimeError: The server was made with ``record=False``.
         """
         await self._recorder.wait_for_stream_outcomes(count)
 
-    # -- scripting ---------------------------------------------------------------
 
-    def script(
-        self,
-        status: int,
-        *,
-        body: Mapping[str, object] | bytes | tuple[bytes, ...] | None = None,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-        path: str | None = None,
-        delay: float = 0.0,
-        hold_until: anyio.Event | None = None,
-    ) -> None:
-        """Queue a scripted reply for the next `times` requests matching `path`.
-
-        Scripts are used oldest first, after the API-key check.  A script's reply
-        carries the usual headers, overridden and extended by `headers`.
-
-        Args:
-            status: The HTTP status to send (200 to 599).
-            body: A JSON object to encode; raw bytes to send as they are; a tuple
-                of bytes chunks to send one by one without ``Content-Length``
-                (HTTP/1.1 chunked encoding, one HTTP/2 DATA frame each, e.g.
-                Server-Sent Events); or None: for a status >= 400 the OpenAI error
-                body for that status (e.g. 429 ``rate_limit_exceeded``),
-                otherwise the route's normal body.
-            headers: Extra or replacing headers, e.g. ``{"retry-after": "2"}``.
-            times: How many requests this script answers.
-            path: Only requests to this path (query ignored) match, e.g.
-                ``"/v1/chat/completions"``; None matches every path.
-            delay: Seconds to wait before replying.
-            hold_until: Reply only once this event is set (after `delay`).
-
-        Raises:
-            ValueError: An argument is out of range (the message names it).
-        """
-        if not 200 <= status <= 599:
-            raise ValueError(f"status={status}: must be from 200 to 599")
-        if times < 1:
-            raise ValueError(f"times={times}: must be >= 1")
-        if delay < 0:
-            raise ValueError(f"delay={delay}: must be >= 0 seconds")
-        if path is not None and not path.startswith("/"):
-            raise ValueError(f"path={path!r}: must start with '/', e.g. '/v1/models'")
-        encoded: bytes | tuple[bytes, ...] | None
-        if body is None or isinstance(body, bytes):
-            encoded = body
-        elif isinstance(body, tuple):
-            if not all(isinstance(chunk, bytes) for chunk in body):
-                raise ValueError("body: a tuple body must hold only bytes chunks")
-            encoded = body
-        else:
-            encoded = encode_json(body)
-        self._recorder.add_script(
-            Script(
-                status=status,
-                body=encoded,
-                headers={k.lower(): v for k, v in (headers or {}).items()},
-                remaining=times,
-                path=path,
-                delay=delay,
-                hold_until=hold_until,
-            )
-        )
-
-    def script_stream(
-        self,
-        *,
-        chunks: int | None = None,
-        text: str | None = None,
-        delay: float | None = None,
-        first_delay: float | None = None,
-        stall_after: int | None = None,
-        disconnect_after: int | None = None,
-        reset_after: int | None = None,
-        malformed_at: int | None = None,
-        error_at: int | None = None,
-        tool_call: tuple[str, str] | None = None,
-        reasoning: str | None = None,
-        hold_until: anyio.Event | None = None,
-        times: int = 1,
-    ) -> None:
-        """Shape the next `times` streamed chat completions (oldest script first).
-
-        A streamed reply is ``200`` with ``content-type: text/event-stream`` and
-        one Server-Sent Event per chunk, each written and flushed on its own
-        (its own HTTP/1.1 chunk, its own HTTP/2 DATA frame): the role chunk, the
-        content chunks, a finish chunk, a usage-only chunk if the request set
-        ``stream_options.include_usage``, then ``data: [DONE]``.  With ``n > 1``
-        the choices' chunks are interleaved.  Events are numbered from 0 (the
-        role chunk; with ``n > 1`` the role chunks are ``0 .. n-1``) across
-        everything written, which is what the ``*_after`` and ``*_at`` arguments
-        count.  A ``script()`` that matches the request is applied first (it can
-        fail a stream request with a status instead).
-
-        Args:
-            chunks: Number of content chunks the text is split into (more than
-                its length repeats its characters one per chunk); for a
-                `tool_call`, the number of argument fragments.  None: the
-                server's `stream_chunks` (default: one chunk per word, four
-                characters per argument fragment).
-            text: The reply text instead of the server's `reply_text`.
-            delay: Seconds between two events; None: the server's `stream_delay`.
-            first_delay: Seconds before the headers (a slow first byte); None:
-                the server's `stream_first_delay`.
-            stall_after: Send this many events, then nothing more, keeping the
-                stream open until the client goes away or the server stops.
-            disconnect_after: Send this many events, then close the TCP
-                connection without ending the body (any protocol).
-            reset_after: Send this many events, then RST_STREAM(INTERNAL_ERROR)
-                on HTTP/2, keeping the connection; HTTP/1.1 has no stream reset
-                and closes the connection instead.
-            malformed_at: Send event number N as ``data: {"id":`` (broken JSON).
-            error_at: Replace event number N by an OpenAI ``server_error`` error
-                object and end the body right after it (no ``[DONE]``).
-            tool_call: ``(name, arguments_json)``: stream one function tool call
-                whose arguments arrive in fragments, finishing with
-                ``"tool_calls"``, instead of text.
-            reasoning: Stream this text first as ``delta.reasoning_content``
-                pieces, one per word (DeepSeek's shape).
-            hold_until: Send the headers only once this event is set (after
-                `first_delay`).
-            times: How many streamed replies this script shapes.
-
-        A ``*_after`` count at or beyond the number of events stops after the
-        last event, before the body ends.  At most one of `stall_after`,
-        `disconnect_after` and `reset_after` may be given.
-
-        Raises:
-            ValueError: An argument is out of range or two conflict (the message
-                names them).
-        """
-        if times < 1:
-            raise ValueError(f"times={times}: must be >= 1")
-        spec = StreamSpec(
-            chunks=chunks,
-            text=text,
-            delay=delay,
-            first_delay=first_delay,
-            stall_after=stall_after,
-            disconnect_after=disconnect_after,
-            reset_after=reset_after,
-            malformed_at=malformed_at,
-            error_at=error_at,
-            tool_call=tool_call,
-            reasoning=reasoning,
-            hold_until=hold_until,
-        )
-        spec.validate()
-        self._recorder.add_stream_script(StreamScript(spec, times))
+def _check_faults(
+    *,
+    goaway_after: int | None,
+    close_after: int | None,
+    idle_close: float | None,
+    rate_limit_rpm: int | None,
+    rate_limit_burst: int | None,
+    failure_rate: float,
+    failure_status: int,
+) -> None:
+    """Raise `ValueError` naming the first fault setting that is out of range."""
+    for name, count in (
+        ("goaway_after", goaway_after),
+        ("close_after", close_after),
+        ("rate_limit_rpm", rate_limit_rpm),
+        ("rate_limit_burst", rate_limit_burst),
+    ):
+        if count is not None and count < 1:
+            raise ValueError(f"{name}={count}: must be >= 1 or None")
+    if rate_limit_burst is not None and rate_limit_rpm is None:
+        raise ValueError("rate_limit_burst needs rate_limit_rpm (requests per minute)")
+    if idle_close is not None and not (idle_close > 0 and math.isfinite(idle_close)):
+        raise ValueError(f"idle_close={idle_close}: must be > 0 seconds or None")
+    if not 0.0 <= failure_rate <= 1.0:
+        raise ValueError(f"failure_rate={failure_rate}: must be from 0.0 to 1.0")
+    if not 400 <= failure_status <= 599:
+        raise ValueError(f"failure_status={failure_status}: must be from 400 to 599")

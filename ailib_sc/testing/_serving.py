@@ -5,10 +5,14 @@ accepted socket it runs `Service.serve_connection` in that task group.  TLS
 connections pick HTTP/2 or HTTP/1.1 from ALPN, cleartext ones from the first 24
 bytes (the HTTP/2 connection preface, or not).  The protocol handlers (`_h1`,
 `_h2`) turn bytes into `RecordedRequest`s and call `Service.respond`, which
-applies, in order: the API key, the oldest matching ``script()``, and the routes
-of `_replies.Router`.  A route that asks for a stream takes the oldest
+applies, in order: the API key (401), the rate limiter (429), then, counting the
+request as processed, the oldest matching ``script()`` or the routes of
+`_replies.Router`, and last a seeded random failure of a routed reply that
+would have succeeded.  A route that asks for a stream takes the oldest
 ``script_stream()`` (or the server's stream defaults) and becomes an
 `EventStream` body.  Any exception in a connection only closes that connection.
+Connection-level faults (GOAWAY, ``close_after``, idle closing, refused streams)
+are the protocol handlers' business; this module only passes their settings on.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ailib_sc.testing._replies import (
     Reply,
     default_error_body,
     error_body,
+    model_of,
     response_headers,
 )
 from ailib_sc.testing._stream import STREAM_HEADERS, EventStream, StreamSpec
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup
 
     from ailib_sc.testing._certs import TestCertificates
+    from ailib_sc.testing._faults import Failures, RateLimiter
     from ailib_sc.testing._recording import RecordedRequest, Recorder
     from ailib_sc.testing._replies import Router
 
@@ -59,7 +65,12 @@ class Service:
 
     __slots__ = (
         "_authorization",
+        "_close_after",
+        "_failures",
+        "_goaway_after",
         "_http2_cleartext",
+        "_idle_close",
+        "_limiter",
         "_max_concurrent_streams",
         "_recorder",
         "_reply_text",
@@ -82,6 +93,11 @@ class Service:
         stream_chunks: int | None,
         stream_delay: float,
         stream_first_delay: float,
+        goaway_after: int | None = None,
+        close_after: int | None = None,
+        idle_close: float | None = None,
+        limiter: RateLimiter | None = None,
+        failures: Failures | None = None,
     ) -> None:
         self._router = router
         self._recorder = recorder
@@ -92,6 +108,11 @@ class Service:
         self._stream_chunks = stream_chunks
         self._stream_delay = stream_delay
         self._stream_first_delay = stream_first_delay
+        self._goaway_after = goaway_after
+        self._close_after = close_after
+        self._idle_close = idle_close
+        self._limiter = limiter
+        self._failures = failures
         self.certs: TestCertificates | None = None
 
     async def accept_loop(
@@ -125,7 +146,11 @@ class Service:
                 initial = b""
                 http2 = stream.extra(TLSAttribute.alpn_protocol) == "h2"
             else:
-                initial = await _sniff(tcp)
+                initial = b""
+                with anyio.move_on_after(_forever(self._idle_close)):
+                    initial = await _sniff(tcp)
+                if not initial:
+                    return  # idle_close: not a byte since the connection opened
                 http2 = initial.startswith(_PREFACE)
                 if http2 and not self._http2_cleartext:
                     return
@@ -137,6 +162,8 @@ class Service:
                     recorder=recorder,
                     respond=self.respond,
                     max_concurrent_streams=self._max_concurrent_streams,
+                    goaway_after=self._goaway_after,
+                    idle_close=self._idle_close,
                 )
             else:
                 await serve_http1(
@@ -145,6 +172,8 @@ class Service:
                     connection_id=connection_id,
                     recorder=recorder,
                     respond=self.respond,
+                    close_after=self._close_after,
+                    idle_close=self._idle_close,
                 )
         except Exception:
             # A peer that breaks the protocol or goes away costs only its own
@@ -159,6 +188,7 @@ class Service:
         started = time.perf_counter()
         extra: dict[str, str] | None = None
         body: bytes | tuple[bytes, ...] | ChatStreamRequest
+        limiter = self._limiter
         if self._authorization is not None and not _authorised(
             request, self._authorization
         ):
@@ -166,22 +196,19 @@ class Service:
             body = error_body(
                 INVALID_API_KEY_MESSAGE, "invalid_request_error", code="invalid_api_key"
             )
-        elif (script := self._recorder.take_script(request.path)) is not None:
-            if script.delay:
-                await anyio.sleep(script.delay)
-            if script.hold_until is not None:
-                await script.hold_until.wait()
-            extra, status = script.headers, script.status
-            if script.body is not None:
-                body = script.body
-            elif status >= 400:
-                body = default_error_body(status, request.body)
-            else:
-                body = self._router.route(request.method, request.path, request.body)[1]
+            if limiter is not None:  # report the key's bucket, take no token
+                extra = limiter.headers(limiter.peek(_rate_key(request)))
+        elif (
+            limiter is not None
+            and not (state := limiter.take(_rate_key(request))).allowed
+        ):
+            status = 429
+            extra, body = limiter.rejection(state, model_of(request.body))
         else:
-            status, body = self._router.route(
-                request.method, request.path, request.body
-            )
+            if limiter is not None:  # `state` holds the token this request took
+                extra = limiter.headers(state)
+            self._recorder.count_processed(request)
+            status, body, extra = await self._reply_to(request, extra)
         if isinstance(body, ChatStreamRequest):
             extra = STREAM_HEADERS if not extra else {**STREAM_HEADERS, **extra}
             elapsed_ms = int((time.perf_counter() - started) * 1000)
@@ -190,6 +217,38 @@ class Service:
             )
         elapsed_ms = int((time.perf_counter() - started) * 1000)
         return Reply(status, response_headers(extra, elapsed_ms), body)
+
+    async def _reply_to(
+        self, request: RecordedRequest, extra: dict[str, str] | None
+    ) -> tuple[
+        int, bytes | tuple[bytes, ...] | ChatStreamRequest, dict[str, str] | None
+    ]:
+        """Status, body and extra headers of a processed request."""
+        body: bytes | tuple[bytes, ...] | ChatStreamRequest
+        script = self._recorder.take_script(request.path)
+        if script is None:
+            status, body = self._router.route(
+                request.method, request.path, request.body
+            )
+            failures = self._failures
+            if status < 400 and failures is not None and failures.fails():
+                status = failures.status
+                body = default_error_body(status, request.body)
+            return status, body, extra
+        if script.delay:
+            await anyio.sleep(script.delay)
+        if script.hold_until is not None:
+            await script.hold_until.wait()
+        status = script.status
+        if script.headers:
+            extra = {**extra, **script.headers} if extra else script.headers
+        if script.body is not None:
+            body = script.body
+        elif status >= 400:
+            body = default_error_body(status, request.body)
+        else:
+            body = self._router.route(request.method, request.path, request.body)[1]
+        return status, body, extra
 
     def _plan(self, request: RecordedRequest, wanted: ChatStreamRequest) -> EventStream:
         recorder = self._recorder
@@ -202,6 +261,15 @@ class Service:
             default_delay=self._stream_delay,
             default_first_delay=self._stream_first_delay,
         )
+
+
+def _forever(seconds: float | None) -> float:
+    return float("inf") if seconds is None else seconds
+
+
+def _rate_key(request: RecordedRequest) -> str:
+    """The rate limiter's key: the ``Authorization`` value, "" if there is none."""
+    return request.header("authorization") or ""
 
 
 def _authorised(request: RecordedRequest, expected: str) -> bool:
