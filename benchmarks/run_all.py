@@ -2,10 +2,11 @@
 
 ``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
 
-Runs, in order: ``bench_decode`` (in this process), ``bench_import`` and
-``bench_throughput`` (fresh interpreters for every sample / client). Loopback
-only; a full run takes a few minutes, ``--quick`` well under one. Exit status 1
-if a benchmark crashed; missed targets are reported, not failed on.
+Runs, in order: ``bench_decode`` (in this process), ``bench_import``,
+``bench_throughput`` and ``bench_stream`` (fresh interpreters for every sample /
+client). Loopback only; a full run takes a few minutes, ``--quick`` well under
+one. Exit status 1 if a benchmark crashed; missed targets are reported, not
+failed on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_decode
 import bench_import
+import bench_stream
 import bench_throughput
 from _common import print_table
 
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         ("decode", bench_decode),
         ("import", bench_import),
         ("throughput", bench_throughput),
+        ("stream", bench_stream),
     ):
         print()
         try:
