@@ -112,6 +112,7 @@ class _Controller:
         self.pause_until = 0.0
         self.next_start = 0.0
         self.interval = 0.0
+        self.rpm: int | None = None
         self.waited = 0.0
         self.attempts = 0
         self.retries = 0
@@ -143,18 +144,26 @@ class _Controller:
         if stats is None:
             return
         limit, left = stats.ratelimit_limit_requests, stats.ratelimit_remaining_requests
-        reset = stats.ratelimit_reset_requests
-        if limit and left is not None and reset is not None and limit > left:
+        if limit:
+            self.rpm = limit
+        if left is not None:
             if left <= self.limit:
-                # The budget is nearly spent: start requests at the refill rate.
-                self.interval = reset / (limit - left)
+                self._pace()  # the budget is nearly spent: start at the refill rate
             elif left > 2 * self.limit:
                 self.interval = 0.0
+
+    def _pace(self) -> None:
+        # x-ratelimit-limit-requests is a per-minute budget: its steady refill
+        # rate, with a 5% margin, is the fastest sustainable start rate.
+        if self.rpm:
+            self.interval = 1.05 * 60.0 / self.rpm
 
     def on_failure(self, err: AiLibError) -> None:
         if not (self.adaptive and isinstance(err, _THROTTLES)):
             return
         self.throttled += 1
+        if isinstance(err, RateLimitError):
+            self._pace()
         now = time.monotonic()
         if err.retry_after is not None:
             until = now + min(err.retry_after, _SMART_POLICY.max_retry_after)
@@ -184,10 +193,12 @@ async def _run_item(
     n = 0
     while True:
         n += 1
-        await ctrl.wait_turn()
         ctrl.attempts += 1
         try:
             async with ctrl.limiter:
+                # Pace after taking a permit: a start spaced by the pacer must not
+                # then queue behind the limiter and leave in a burst.
+                await ctrl.wait_turn()
                 resp = await client._attempt(body, headers, n)
         except AiLibError as err:
             client._tag(err)

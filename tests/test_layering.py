@@ -47,7 +47,14 @@ IO_LIBS = {
     "sniffio",
 }
 SANS_IO = {
-    "_wire", "_sse", "_types", "_content", "_validate", "_errors", "_chunks", "_policy"
+    "_wire",
+    "_sse",
+    "_types",
+    "_content",
+    "_validate",
+    "_errors",
+    "_chunks",
+    "_policy",
 }
 TRANSPORT_ONLY = {"httpcore", "h2", "hpack"}
 

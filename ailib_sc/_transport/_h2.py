@@ -47,6 +47,7 @@ from .._errors import (
     WriteTimeoutError,
 )
 from ._errors import NotProcessed, mapped, translate
+from ._frames import GoAwayFilter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -408,6 +409,7 @@ class H2Connection:
     # ------------------------------------------------------------ reading
 
     async def _read_loop(self) -> None:
+        goaway_filter = GoAwayFilter()
         with anyio.CancelScope() as scope:
             self._reader_scope = scope
             try:
@@ -415,14 +417,18 @@ class H2Connection:
                     data = await self._net.read(_READ_SIZE)
                     if not data:
                         raise RemoteProtocolError("the server closed the connection")
-                    try:
-                        events = self._h2.receive_data(data)
-                    except h2.exceptions.ProtocolError as exc:
-                        raise RemoteProtocolError(
-                            f"HTTP/2 protocol error: {exc}"
-                        ) from exc
-                    for ev in events:
-                        self._dispatch(ev)
+                    data, goaways = goaway_filter.feed(data)
+                    if data:
+                        try:
+                            events = self._h2.receive_data(data)
+                        except h2.exceptions.ProtocolError as exc:
+                            raise RemoteProtocolError(
+                                f"HTTP/2 protocol error: {exc}"
+                            ) from exc
+                        for ev in events:
+                            self._dispatch(ev)
+                    for goaway in goaways:
+                        self._goaway(goaway.last_stream_id, goaway.error_code)
                     await self._flush(None)
             except Exception as exc:
                 err = (
@@ -471,8 +477,9 @@ class H2Connection:
                             f"the server reset the stream ({_code_name(ev.error_code)})"
                         )
                     )
-        elif isinstance(ev, h2.events.ConnectionTerminated):
-            self._goaway(ev)
+        elif isinstance(ev, h2.events.ConnectionTerminated):  # pragma: no cover
+            # GOAWAY frames are filtered out before h2 (see _frames.py).
+            self._goaway(ev.last_stream_id or 0, int(ev.error_code or 0))
         elif isinstance(ev, h2.events.RemoteSettingsChanged):
             # Unset means unlimited (2**32 + 1 in h2); we cap it anyway.
             self.max_streams = min(
@@ -486,17 +493,17 @@ class H2Connection:
             self._flow.set()
             self._flow = anyio.Event()
 
-    def _goaway(self, ev: h2.events.ConnectionTerminated) -> None:
-        last = ev.last_stream_id if ev.last_stream_id is not None else 0
+    def _goaway(self, last: int, error_code: int) -> None:
+        """The server will process streams up to ``last`` and no more."""
         if self.state is ConnState.OPEN:
             self.state = ConnState.DRAINING
         for sid, st in self._streams.items():
             if sid > last:
                 st.fail(NotProcessed())
-            elif ev.error_code != h2.errors.ErrorCodes.NO_ERROR:
+            elif error_code != h2.errors.ErrorCodes.NO_ERROR:
                 st.fail(
                     RemoteProtocolError(
-                        f"the server ended the connection ({_code_name(ev.error_code)})"
+                        f"the server ended the connection ({_code_name(error_code)})"
                     )
                 )
         self._on_change(self)

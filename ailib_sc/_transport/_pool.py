@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Mode", "OriginPool"]
 
 _MAX_REROUTES = 8
-_POLL_AFTER = 1.0
+_POLL_AFTER = 0.05
 
 
 class Mode(enum.Enum):

@@ -1,0 +1,126 @@
+"""Connection recycling never loses or duplicates a request: GOAWAY every 100
+streams on HTTP/2, ``Connection: close`` every 100 responses on HTTP/1.1, refused
+streams, idle connections closed by the server; and a smart batch against an
+enforced rate limit."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from ailib_sc import (
+    AiClient,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ConnectionOptions,
+    Message,
+    Provider,
+    RateLimitError,
+    Role,
+)
+from ailib_sc.testing import FakeProviderServer
+
+pytestmark = pytest.mark.anyio
+
+TEXT = "Hello! How can I assist you today?"
+
+
+def _all_idle_hung_up(client: AiClient) -> bool:
+    pools = client._transport._pools.values()
+    return all(conn.server_hung_up() for pool in pools for conn, _ in pool.idle)
+
+
+def req(i: int) -> ChatCompletionRequest:
+    return ChatCompletionRequest(
+        model="gpt-4o-mini", messages=[Message(role=Role.USER, content=f"item {i}")]
+    )
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2c-goaway", "http1-close"])
+async def test_1000_requests_through_recycling_lose_and_duplicate_nothing(
+    anyio_backend: str, http2: bool
+) -> None:
+    kind = {"goaway_after": 100} if http2 else {"close_after": 100}
+    async with FakeProviderServer(**kind) as server:  # type: ignore[arg-type]
+        provider = Provider.custom("fake", server.base_url)
+        async with AiClient(provider, ConnectionOptions(http2=http2)) as client:
+            results = await client.chat_completion_batch(
+                [req(i) for i in range(1000)], concurrency=32
+            )
+    failures = [
+        (i, r)
+        for i, r in enumerate(results)
+        if not isinstance(r, ChatCompletionResponse)
+    ]
+    assert failures == []
+    assert all(r.first_text() == TEXT for r in results)  # type: ignore[union-attr]
+    assert server.processed_total == 1000
+    assert len(server.processed) == 1000
+    assert max(server.processed.values()) == 1
+    assert server.connections_opened >= 10  # it really recycled: 100 per connection
+    assert results.statistics is not None
+    assert results.statistics.retries == 0  # re-routing is not a retry
+
+
+async def test_refused_streams_are_resent_invisibly(anyio_backend: str) -> None:
+    async with FakeProviderServer() as server:
+        server.script_refuse(times=3)
+        provider = Provider.custom("fake", server.base_url)
+        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+            resp = await client.chat_completion(req(0))
+    assert resp.first_text() == TEXT
+    assert resp.stats is not None
+    assert resp.stats.attempts == 1
+    assert server.processed_total == 1
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2c", "http1"])
+async def test_server_closing_idle_connections(anyio_backend: str, http2: bool) -> None:
+    async with FakeProviderServer(idle_close=0.1) as server:
+        provider = Provider.custom("fake", server.base_url)
+        async with AiClient(provider, ConnectionOptions(http2=http2)) as client:
+            await client.chat_completion(req(0))
+            with anyio.fail_after(5):
+                # The server's idle timer is the behaviour under test: poll until
+                # its close reached our socket (the FIN, not just its counter).
+                while server.open_connections or not _all_idle_hung_up(client):  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            resp = await client.chat_completion(req(1))
+    assert resp.first_text() == TEXT
+    assert server.processed_total == 2
+    assert server.connections_opened == 2
+
+
+async def test_smart_batch_settles_under_an_enforced_rate_limit(
+    anyio_backend: str,
+) -> None:
+    # 6,000 requests per minute = 100/s, burst 20: 400 requests need ~4 s.
+    async with FakeProviderServer(rate_limit_rpm=6000, rate_limit_burst=20) as server:
+        provider = Provider.custom("fake", server.base_url, api_key="sk-batch")
+        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+            results = await client.chat_completion_batch_smart(
+                [req(i) for i in range(400)], initial_concurrency=8, max_concurrency=64
+            )
+    assert all(isinstance(r, ChatCompletionResponse) for r in results)
+    s = results.statistics
+    assert s is not None
+    assert s.succeeded == 400
+    assert max(server.processed.values()) == 1
+    # Fewer than 5% of the requests are ever rejected (the settled rate is lower).
+    rejected = len(server.requests) - server.processed_total
+    assert rejected == s.throttled
+    assert s.throttled < 0.05 * 400
+    assert s.rate_limit_wait > 0
+
+
+async def test_plain_batch_under_rate_limit_reports_429s_in_slots(
+    anyio_backend: str,
+) -> None:
+    async with FakeProviderServer(rate_limit_rpm=60, rate_limit_burst=5) as server:
+        provider = Provider.custom("fake", server.base_url, api_key="sk-plain")
+        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+            results = await client.chat_completion_batch([req(i) for i in range(10)])
+    ok = [r for r in results if isinstance(r, ChatCompletionResponse)]
+    limited = [r for r in results if isinstance(r, RateLimitError)]
+    assert (len(ok), len(limited)) == (5, 5)
+    assert all(e.retry_after is not None and e.retry_after > 0 for e in limited)
