@@ -33,11 +33,12 @@ _READ_SIZE = 1 << 16
 class H1Connection:
     """One HTTP/1.1 connection; the pool lends it to one request at a time."""
 
-    __slots__ = ("_h11", "_net", "broken", "closed", "idle_since", "requests")
+    __slots__ = ("_h11", "_held", "_net", "broken", "closed", "idle_since", "requests")
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._net = stream
         self._h11 = h11.Connection(h11.CLIENT)
+        self._held: object = None  # an event read ahead while joining body data
         self.broken = False
         self.closed = False
         self.idle_since = time.monotonic()
@@ -108,9 +109,32 @@ class H1Connection:
             ReadTimeoutError: nothing arrived for ``read_timeout`` seconds.
             RemoteProtocolError: the server closed or broke the response.
         """
-        event = await self._next_event(read_timeout)
+        event = self._held
+        if event is None:
+            event = await self._next_event(read_timeout)
+        else:
+            self._held = None
         if isinstance(event, h11.Data):
-            return bytes(event.data)
+            # Hand over every body chunk already buffered in one piece: a stream
+            # sends one chunk per SSE event, and the caller's per-call overhead
+            # (SSE split, clock, checkpoint) is then paid per read, not per event.
+            first = event.data
+            conn = self._h11
+            more = None
+            while True:
+                try:
+                    nxt = conn.next_event()
+                except h11.RemoteProtocolError:
+                    break  # surfaces on the next call, after this data
+                if isinstance(nxt, h11.Data):
+                    if more is None:
+                        more = [bytes(first)]
+                    more.append(bytes(nxt.data))
+                    continue
+                if nxt is not h11.NEED_DATA:
+                    self._held = nxt
+                break
+            return bytes(first) if more is None else b"".join(more)
         if isinstance(event, h11.EndOfMessage):
             conn = self._h11
             if conn.our_state is h11.DONE and conn.their_state is h11.DONE:

@@ -141,6 +141,16 @@ class H2Stream:
             return None
         if isinstance(ev, tuple):
             data, flow = ev
+            events = self.events
+            if events and isinstance(events[0], tuple):
+                # Join every DATA frame already queued and return their credit in
+                # one acknowledgement: per-frame h2 bookkeeping is the costly part.
+                parts = [data]
+                while events and isinstance(events[0], tuple):
+                    item: tuple[bytes, int] = events.popleft()  # type: ignore[assignment]
+                    parts.append(item[0])
+                    flow += item[1]
+                data = b"".join(parts)
             self.conn.ack(self.id, flow)
             return data  # type: ignore[no-any-return]
         raise RemoteProtocolError("unexpected second HEADERS block in a response body")
