@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
@@ -41,22 +40,20 @@ import h2.settings
 
 from .._errors import (
     AiLibError,
-    ReadTimeoutError,
     RemoteProtocolError,
     TransportError,
     WriteTimeoutError,
 )
 from ._errors import NotProcessed, mapped, translate
 from ._frames import GoAwayFilter
+from ._h2_stream import END, H2Stream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import httpcore
 
-__all__ = ["H2Connection", "H2Stream"]
-
-_END = object()
+__all__ = ["ConnState", "H2Connection"]
 _LOCAL_SETTINGS = {
     h2.settings.SettingCodes.ENABLE_PUSH: 0,
     h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
@@ -72,92 +69,6 @@ class ConnState(enum.Enum):
     OPEN = "open"  # takes new streams
     DRAINING = "draining"  # GOAWAY seen or ids used up: finish what's running
     CLOSED = "closed"
-
-
-class H2Stream:
-    """One request/response exchange on an :class:`H2Connection`."""
-
-    __slots__ = (
-        "conn",
-        "error",
-        "events",
-        "id",
-        "local_ended",
-        "remote_ended",
-        "waiter",
-    )
-
-    def __init__(self, conn: H2Connection, stream_id: int) -> None:
-        self.conn = conn
-        self.id = stream_id
-        self.events: deque[object] = deque()
-        self.waiter: anyio.Event | None = None
-        self.error: BaseException | None = None
-        self.local_ended = False
-        self.remote_ended = False
-
-    def push(self, item: object) -> None:
-        self.events.append(item)
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            w.set()
-
-    def fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        w = self.waiter
-        if w is not None:
-            self.waiter = None
-            w.set()
-
-    async def next_event(self, timeout: float | None) -> object:
-        """The next event (headers list, ``(data, flow_len)``, or ``_END``).
-
-        Raises:
-            ReadTimeoutError: nothing arrived for ``timeout`` seconds.
-            NotProcessed / TransportError: the stream or connection failed.
-        """
-        events = self.events
-        while not events:
-            if self.error is not None:
-                raise self.error
-            w = self.waiter = anyio.Event()
-            if timeout is None:
-                await w.wait()
-            else:
-                with anyio.move_on_after(timeout) as scope:
-                    await w.wait()
-                if scope.cancelled_caught and not events and self.error is None:
-                    raise ReadTimeoutError(
-                        f"no data from the server for {timeout:g} s (read_timeout)"
-                    )
-        return events.popleft()
-
-    async def receive_data(self, timeout: float | None) -> bytes | None:
-        """The next body chunk, or None at the end of the body."""
-        ev = await self.next_event(timeout)
-        if ev is _END:
-            return None
-        if isinstance(ev, tuple):
-            data, flow = ev
-            events = self.events
-            if events and isinstance(events[0], tuple):
-                # Join every DATA frame already queued and return their credit in
-                # one acknowledgement: per-frame h2 bookkeeping is the costly part.
-                parts = [data]
-                while events and isinstance(events[0], tuple):
-                    item: tuple[bytes, int] = events.popleft()  # type: ignore[assignment]
-                    parts.append(item[0])
-                    flow += item[1]
-                data = b"".join(parts)
-            self.conn.ack(self.id, flow)
-            return data  # type: ignore[no-any-return]
-        raise RemoteProtocolError("unexpected second HEADERS block in a response body")
-
-    async def aclose(self) -> None:
-        """Release the stream; reset it if either side is unfinished."""
-        await self.conn.release(self)
 
 
 class H2Connection:
@@ -474,7 +385,7 @@ class H2Connection:
             st = self._streams.get(ev.stream_id)
             if st is not None:
                 st.remote_ended = True
-                st.push(_END)
+                st.push(END)
         elif isinstance(ev, h2.events.StreamReset):
             st = self._streams.get(ev.stream_id)
             if st is not None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._h1 import H1Connection
-    from ._h2 import H2Stream
+    from ._h2_stream import H2Stream
     from ._pool import OriginPool
 
 __all__ = ["H1Response", "H2Response", "Response"]
