@@ -47,6 +47,7 @@ from ._errors import QuotaExceededError as QuotaExceededError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import ReadTimeoutError as ReadTimeoutError
 from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._errors import RequestRefusedError as RequestRefusedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import ResponseDecodeError as ResponseDecodeError
 from ._errors import ServerError as ServerError
@@ -136,6 +137,7 @@ __all__ = (
     "RateLimitError",
     "ReadTimeoutError",
     "RemoteProtocolError",
+    "RequestRefusedError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseFormat",

@@ -31,6 +31,7 @@ from ._errors import (
     ConfigurationError,
     OverloadedError,
     RateLimitError,
+    RequestRefusedError,
     RequestTimeoutError,
     TransportTimeoutError,
 )
@@ -50,6 +51,7 @@ BatchItem = ChatCompletionResponse | AiLibError
 _THROTTLES = (
     RateLimitError,
     OverloadedError,
+    RequestRefusedError,
     RequestTimeoutError,
     TransportTimeoutError,
 )

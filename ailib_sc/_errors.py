@@ -10,6 +10,7 @@
     │   ├── ConnectError              (retryable) DNS, refused, TLS handshake
     │   ├── ProxyError                the proxy refused the tunnel
     │   ├── RemoteProtocolError       (retryable) peer broke HTTP, hung up
+    │   │   └── RequestRefusedError   (retryable, never processed) GOAWAY/refusals
     │   └── TransportTimeoutError     (retryable)
     │       ├── ConnectTimeoutError
     │       ├── ReadTimeoutError      no bytes for ``read_timeout`` seconds
@@ -73,6 +74,7 @@ __all__ = [
     "RateLimitError",
     "ReadTimeoutError",
     "RemoteProtocolError",
+    "RequestRefusedError",
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ServerError",
@@ -189,6 +191,12 @@ class RemoteProtocolError(TransportError):
     """The server broke the HTTP protocol or hung up mid-exchange."""
 
     retryable = True
+
+
+class RequestRefusedError(RemoteProtocolError):
+    """Connection after connection refused the request before processing it
+    (GOAWAY above ``last_stream_id``, ``REFUSED_STREAM``) while serving nothing.
+    The request was never processed, so retrying it is always safe."""
 
 
 class TransportTimeoutError(TransportError):

@@ -28,11 +28,17 @@ from ._errors import (
     ConnectError,
     ConnectTimeoutError,
     PoolTimeoutError,
+    RequestRefusedError,
 )
 
 __all__ = ["RetryPolicy", "backoff_delay", "is_safe_to_retry", "should_retry"]
 
-_SAFE_TRANSPORT = (ConnectError, ConnectTimeoutError, PoolTimeoutError)
+_SAFE_TRANSPORT = (
+    ConnectError,
+    ConnectTimeoutError,
+    PoolTimeoutError,
+    RequestRefusedError,
+)
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):

@@ -348,6 +348,8 @@ class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         in_use: HTTP/1.1 connections carrying a request.
         active_streams: HTTP/2 streams open.
         opened: connections opened since the client started.
+        rerouted: requests moved to another connection because the server
+            provably had not processed them (GOAWAY, REFUSED_STREAM, failed write).
     """
 
     connections: int = 0
@@ -356,6 +358,7 @@ class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
     in_use: int = 0
     active_streams: int = 0
     opened: int = 0
+    rerouted: int = 0
 
 
 for _cls in (

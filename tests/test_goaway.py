@@ -16,8 +16,11 @@ from ailib_sc import (
     Message,
     Provider,
     RateLimitError,
+    RequestRefusedError,
+    RetryPolicy,
     Role,
 )
+from ailib_sc._policy import is_safe_to_retry
 from ailib_sc.testing import FakeProviderServer
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +127,36 @@ async def test_plain_batch_under_rate_limit_reports_429s_in_slots(
     limited = [r for r in results if isinstance(r, RateLimitError)]
     assert (len(ok), len(limited)) == (5, 5)
     assert all(e.retry_after is not None and e.retry_after > 0 for e in limited)
+
+
+async def test_goaway_every_3_streams_loses_nothing(anyio_backend: str) -> None:
+    async with FakeProviderServer(goaway_after=3) as server:
+        provider = Provider.custom("fake", server.base_url)
+        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+            results = await client.chat_completion_batch(
+                [req(i) for i in range(300)], concurrency=64
+            )
+            stats = client.statistics()
+    assert all(isinstance(r, ChatCompletionResponse) for r in results)
+    assert server.processed_total == 300
+    assert max(server.processed.values()) == 1
+    assert stats.rerouted > 0
+
+
+async def test_server_refusing_everything_gives_a_safe_error(
+    anyio_backend: str,
+) -> None:
+    async with FakeProviderServer() as server:
+        server.script_refuse(times=20)
+        provider = Provider.custom("fake", server.base_url)
+        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+            with pytest.raises(RequestRefusedError, match="never processed") as info:
+                await client.chat_completion(req(0))
+            assert client.statistics().rerouted == 8
+            # Safe to retry by any policy: the next attempt gets through.
+            server.reset()
+            resp = await client.chat_completion(req(1), retry=RetryPolicy(base_delay=0))
+    assert info.value.is_retryable()
+    assert is_safe_to_retry(info.value)
+    assert resp.first_text() == TEXT
+    assert server.processed_total == 1

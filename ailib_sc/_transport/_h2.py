@@ -99,6 +99,8 @@ class H2Connection:
         self.state = ConnState.OPEN
         self.max_streams = 100  # until the peer's SETTINGS say otherwise
         self.active = 0
+        self.completed = 0  # streams the server answered to the end
+        self.goaway_last: int | None = None  # last_stream_id of the server's GOAWAY
         self.idle_since = time.monotonic()
         self.error: BaseException | None = None
         self._reader_done = anyio.Event()
@@ -125,6 +127,10 @@ class H2Connection:
             await self._settings_seen.wait()
         if self.error is not None:
             raise self.error
+
+    def served_any(self) -> bool:
+        """True if the server completed, or promised to process, any stream here."""
+        return self.completed > 0 or bool(self.goaway_last)
 
     def can_take(self) -> bool:
         return self.state is ConnState.OPEN and self.active < self.max_streams
@@ -382,6 +388,7 @@ class H2Connection:
             if st is not None:
                 st.push(list(ev.headers))
         elif isinstance(ev, h2.events.StreamEnded):
+            self.completed += 1
             st = self._streams.get(ev.stream_id)
             if st is not None:
                 st.remote_ended = True
@@ -416,6 +423,7 @@ class H2Connection:
 
     def _goaway(self, last: int, error_code: int) -> None:
         """The server will process streams up to ``last`` and no more."""
+        self.goaway_last = last
         if self.state is ConnState.OPEN:
             self.state = ConnState.DRAINING
         for sid, st in self._streams.items():

@@ -20,7 +20,8 @@ before reuse (a readable idle socket means the server hung up); busier ones are
 not polled, so the hot path makes no extra syscall.
 
 Requests that provably never reached the server (:class:`NotProcessed`) are sent
-again on another connection, invisibly, up to ``_MAX_REROUTES`` times.
+again on another connection, invisibly; only refusals by connections that
+served nothing count towards ``_MAX_FRUITLESS_REROUTES``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .._errors import PoolTimeoutError, RemoteProtocolError
+from .._errors import PoolTimeoutError, RemoteProtocolError, RequestRefusedError
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, open_stream
 from ._errors import NotProcessed
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Mode", "OriginPool"]
 
-_MAX_REROUTES = 8
+_MAX_FRUITLESS_REROUTES = 8
 _POLL_AFTER = 0.05
 
 
@@ -89,6 +90,7 @@ class OriginPool:
         self.busy: set[H1Connection] = set()
         self.sem = anyio.Semaphore(pool_size)
         self.opened = 0
+        self.rerouted = 0
         self._connecting: anyio.Event | None = None
         self._changed = anyio.Event()
         self.closed = False
@@ -108,26 +110,35 @@ class OriginPool:
         Raises:
             TransportError subclasses (connect, timeouts, protocol), mapped.
         """
-        for _ in range(_MAX_REROUTES):
+        # A refusal counts against the limit only when the refusing connection
+        # made no progress (completed no stream and its GOAWAY promised none): a
+        # server recycling connections every few streams is serving, one
+        # refusing everything is not.
+        fruitless = 0
+        h2_headers: list[tuple[bytes, bytes]] | None = None
+        while fruitless < _MAX_FRUITLESS_REROUTES:
             if self.mode is Mode.H1:
                 try:
                     return await self._h1_request(
                         method, target, headers, body, timeouts
                     )
                 except NotProcessed:
+                    self.rerouted += 1
+                    fruitless += 1
                     continue
             conn = await self._h2_checkout(timeouts)
             if conn is None:
                 continue  # the origin turned out to speak HTTP/1.1 only
-            h2_headers = [
-                (b":method", method),
-                (b":authority", self._authority),
-                (b":scheme", self._scheme),
-                (b":path", target),
-                *headers,
-            ]
-            if body:
-                h2_headers.append((b"content-length", str(len(body)).encode()))
+            if h2_headers is None:
+                h2_headers = [
+                    (b":method", method),
+                    (b":authority", self._authority),
+                    (b":scheme", self._scheme),
+                    (b":path", target),
+                    *headers,
+                ]
+                if body:
+                    h2_headers.append((b"content-length", str(len(body)).encode()))
             try:
                 st, status, resp_headers = await conn.send_request(
                     h2_headers,
@@ -136,13 +147,17 @@ class OriginPool:
                     read_timeout=timeouts.read,
                 )
             except NotProcessed:
+                self.rerouted += 1
+                if not conn.served_any():
+                    fruitless += 1
                 continue
             return H2Response(
                 status, resp_headers, st, timeouts.read, self.close_timeout
             )
-        raise RemoteProtocolError(
-            f"{_MAX_REROUTES} connections in a row refused the request before "
-            "processing it (GOAWAY / REFUSED_STREAM); the server is shedding load"
+        raise RequestRefusedError(
+            f"{fruitless} connections in a row refused the request before processing "
+            "it (GOAWAY / REFUSED_STREAM) without serving anything; the server is "
+            "shedding load. It was never processed: retrying is safe."
         )
 
     # ------------------------------------------------------------ HTTP/2
@@ -335,4 +350,5 @@ class OriginPool:
             in_use=len(self.busy),
             active_streams=sum(c.active for c in h2_open),
             opened=self.opened,
+            rerouted=self.rerouted,
         )

@@ -163,5 +163,6 @@ class Transport:
                 in_use=total.in_use + s.in_use,
                 active_streams=total.active_streams + s.active_streams,
                 opened=total.opened + s.opened,
+                rerouted=total.rerouted + s.rerouted,
             )
         return total
