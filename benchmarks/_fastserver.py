@@ -24,6 +24,29 @@ in as few socket writes as the peer's flow-control windows allow (``h2``'s windo
 bookkeeping is charged for them, and the last event, ``[DONE]``, goes through
 ``h2`` to end the stream). Only requests that carry ``"stream"`` somewhere in
 their body are parsed (``json``); all others get the chat completion as before.
+
+Faults (``bench_batch.py``), all off by default:
+
+- ``--goaway-after N``: the Nth stream opened on an HTTP/2 connection makes the
+  server send a graceful GOAWAY(NO_ERROR) naming that stream as the last one it
+  will process. The frame is framed here (``h2`` would refuse to send anything
+  after a GOAWAY of its own) and goes out ahead of every reply not yet written,
+  like a server that decides to go away while requests are in flight. Streams up
+  to that one are answered; streams above it (the client opened them before it
+  saw the GOAWAY) are ignored: never answered or counted, their DATA still
+  acknowledged. Once no stream up to the last one is left, the server shuts its
+  side of the connection (``write_eof``), drops whatever else arrives and closes
+  when the client does (or after 5 s): a lingering close, so no TCP reset
+  destroys replies the client has not read yet.
+- ``--close-every N``: every Nth HTTP/1.1 reply the server sends, counted over
+  all connections, carries ``connection: close``; requests already pipelined
+  behind it on that connection are dropped unanswered, and the connection is
+  closed the same lingering way.
+- ``--count-ids``: count every request answered ("processed") per
+  ``x-client-request-id`` header, and answer ``GET /__stats`` (HTTP/1.1, not
+  counted) with a JSON object: ``processed``, ``with_id``, ``distinct_ids``,
+  ``duplicates`` (answers beyond the first per id: a request processed twice),
+  ``goaways``, ``ignored_streams`` and ``closes``.
 """
 
 from __future__ import annotations
@@ -75,6 +98,74 @@ _H2_CONFIG = h2.config.H2Configuration(
     normalize_inbound_headers=False,
     normalize_outbound_headers=False,
 )
+
+
+# ---------------------------------------------------------------- faults
+
+_GOAWAY_AFTER: int | None = None  # set by --goaway-after
+_CLOSE_EVERY: int | None = None  # set by --close-every
+_COUNT_IDS = False  # set by --count-ids
+_LINGER = 5.0  # seconds a connection we close waits for the client to hang up
+# GOAWAY frame header: length 8, type 0x7, no flags, stream 0.
+_GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+_H1_CLOSE_RESPONSE = _H1_RESPONSE.replace(
+    b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1
+)
+
+
+class _Stats:
+    """What ``GET /__stats`` reports (``--count-ids``) and the fault counters."""
+
+    def __init__(self) -> None:
+        self.processed = 0  # requests answered
+        self.with_id = 0  # of which with an x-client-request-id
+        self.goaways = 0
+        self.ignored_streams = 0
+        self.closes = 0
+        self.h1_replies = 0  # for --close-every
+        self.ids: dict[bytes, int] = {}
+
+    def count(self, rid: bytes | None) -> None:
+        self.processed += 1
+        if rid is not None:
+            self.with_id += 1
+            ids = self.ids
+            ids[rid] = ids.get(rid, 0) + 1
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "processed": self.processed,
+                "with_id": self.with_id,
+                "distinct_ids": len(self.ids),
+                "duplicates": self.with_id - len(self.ids),
+                "goaways": self.goaways,
+                "ignored_streams": self.ignored_streams,
+                "closes": self.closes,
+            }
+        ).encode()
+
+
+_STATS = _Stats()
+
+
+def _h1_stats_response() -> bytes:
+    body = _STATS.to_json()
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+def _header_value(head: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` (lower case, with the colon) in a lowercased
+    HTTP/1.1 request head, or None."""
+    i = head.find(b"\r\n" + name)
+    if i < 0:
+        return None
+    i += 2 + len(name)
+    j = head.find(b"\r\n", i)
+    return head[i : j if j >= 0 else len(head)].strip()
 
 
 # ---------------------------------------------------------------- streaming
@@ -233,6 +324,10 @@ class _Connection(asyncio.Protocol):
         self.bodies: dict[int, list[bytes]] = {}  # stream id -> request body so far
         self.headers: dict[int, list] = {}  # stream id -> request headers
         self.streaming: dict[int, _H2Out] = {}  # stream id -> reply being sent
+        self.streams_opened = 0  # for --goaway-after
+        self.last_sid: int | None = None  # set once our GOAWAY is sent
+        self.goaway_frame = b""  # our GOAWAY, until it is written
+        self.closing = False  # our side is shut: drop whatever arrives
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -243,6 +338,8 @@ class _Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
         if self.mode == "h1":
             self._h1(data)
         elif self.mode == "h2":
@@ -272,6 +369,9 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------ HTTP/1.1
 
     def _h1(self, data: bytes) -> None:
+        if _CLOSE_EVERY is not None or _COUNT_IDS:
+            self._h1_faults(data)
+            return
         buf = self.buf + data if self.buf else data
         pos = 0
         n = 0
@@ -312,6 +412,56 @@ class _Connection(asyncio.Protocol):
         if out and self.transport is not None:
             self.transport.write(b"".join(out) if len(out) > 1 else out[0])
 
+    def _h1_faults(self, data: bytes) -> None:
+        """`_h1` with --close-every / --count-ids: one reply at a time, counted
+        (non-streamed replies only; streamed requests are not supported here)."""
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        out: list[bytes] = []
+        close = False
+        while not close:
+            head_end = buf.find(b"\r\n\r\n", pos)
+            if head_end < 0:
+                break
+            head = buf[pos:head_end].lower()
+            value = _header_value(head, b"content-length:")
+            req_end = head_end + 4 + (int(value) if value else 0)
+            if req_end > len(buf):
+                break
+            pos = req_end
+            if head.startswith(b"get /__stats"):
+                out.append(_h1_stats_response())
+                continue
+            _STATS.count(_header_value(head, b"x-client-request-id:"))
+            _STATS.h1_replies += 1
+            if _CLOSE_EVERY and _STATS.h1_replies % _CLOSE_EVERY == 0:
+                close = True
+                _STATS.closes += 1
+                out.append(_H1_CLOSE_RESPONSE)
+            else:
+                out.append(_H1_RESPONSE)
+        self.buf = buf[pos:]
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+        if close:
+            self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Shut our side after what is written; close when the client does."""
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        self.closing = True
+        self.buf = b""
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(_LINGER, transport.close)
+        else:
+            transport.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done: close
+
     # ------------------------------------------------------------ HTTP/2
 
     def _h2(self, data: bytes) -> None:
@@ -323,16 +473,31 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
+        last = self.last_sid
         for ev in events:
             if isinstance(ev, h2.events.RequestReceived):
+                if last is not None and ev.stream_id > last:
+                    _STATS.ignored_streams += 1  # opened after our GOAWAY
+                    continue
                 self.headers[ev.stream_id] = ev.headers
+                self.streams_opened += 1
+                if self.streams_opened == _GOAWAY_AFTER:
+                    last = self.last_sid = ev.stream_id
+                    _STATS.goaways += 1
+                    self.goaway_frame = (
+                        _GOAWAY_HEADER + ev.stream_id.to_bytes(4, "big") + bytes(4)
+                    )
             elif isinstance(ev, h2.events.DataReceived):
                 if ev.flow_controlled_length:
                     conn.acknowledge_received_data(
                         ev.flow_controlled_length, ev.stream_id
                     )
+                if last is not None and ev.stream_id > last:
+                    continue
                 self.bodies.setdefault(ev.stream_id, []).append(ev.data)
             elif isinstance(ev, h2.events.StreamEnded):
+                if last is not None and ev.stream_id > last:
+                    continue
                 body = b"".join(self.bodies.pop(ev.stream_id, ()))
                 headers = self.headers.pop(ev.stream_id, ())
                 stream, include_usage = _wants_stream(body)
@@ -345,6 +510,17 @@ class _Connection(asyncio.Protocol):
                         conn, ev.stream_id, include_usage, _chunk_count(value)
                     )
                 else:
+                    if _COUNT_IDS:
+                        _STATS.count(
+                            next(
+                                (
+                                    v
+                                    for k, v in headers
+                                    if k.lower() == b"x-client-request-id"
+                                ),
+                                None,
+                            )
+                        )
                     self._respond(conn, ev.stream_id)
             elif isinstance(
                 ev, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged
@@ -366,8 +542,21 @@ class _Connection(asyncio.Protocol):
                     self.transport.close()
                 return
         out = conn.data_to_send()
+        if self.last_sid is not None:
+            self._h2_draining(out)
+            return
         if out and self.transport is not None:
             self.transport.write(out)
+
+    def _h2_draining(self, out: bytes) -> None:
+        """After our GOAWAY: write it ahead of the replies not yet written; once
+        every stream up to the last one is answered, close (lingering)."""
+        if self.goaway_frame:
+            out, self.goaway_frame = self.goaway_frame + out, b""
+        if out and self.transport is not None:
+            self.transport.write(out)
+        if not (self.headers or self.blocked or self.streaming):
+            self._linger_close()
 
     def _respond(self, conn: h2.connection.H2Connection, sid: int) -> None:
         conn.send_headers(sid, _H2_HEADERS)
@@ -426,7 +615,7 @@ async def _serve(host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; return the exit status."""
-    global _STREAM_CHUNKS
+    global _STREAM_CHUNKS, _GOAWAY_AFTER, _CLOSE_EVERY, _COUNT_IDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -437,8 +626,30 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="content chunks per streamed reply (default: %(default)s)",
     )
+    parser.add_argument(
+        "--goaway-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="HTTP/2: graceful GOAWAY after the Nth stream of each connection",
+    )
+    parser.add_argument(
+        "--close-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="HTTP/1.1: `connection: close` on every Nth reply (all connections)",
+    )
+    parser.add_argument(
+        "--count-ids",
+        action="store_true",
+        help="count answers per x-client-request-id; serve GET /__stats",
+    )
     args = parser.parse_args(argv)
     _STREAM_CHUNKS = args.stream_chunks
+    _GOAWAY_AFTER = args.goaway_after
+    _CLOSE_EVERY = args.close_every
+    _COUNT_IDS = args.count_ids
     asyncio.run(_serve(args.host, args.port))
     return 0
 

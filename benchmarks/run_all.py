@@ -3,10 +3,10 @@
 ``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
 
 Runs, in order: ``bench_decode`` (in this process), ``bench_import``,
-``bench_throughput`` and ``bench_stream`` (fresh interpreters for every sample /
-client). Loopback only; a full run takes a few minutes, ``--quick`` well under
-one. Exit status 1 if a benchmark crashed; missed targets are reported, not
-failed on.
+``bench_throughput``, ``bench_stream`` and ``bench_batch`` (fresh interpreters
+for every sample / client). Loopback only; a full run takes about 7 minutes on 2
+cores, ``--quick`` about one. Exit status 1 if a benchmark crashed; missed
+targets are reported, not failed on.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_batch
 import bench_decode
 import bench_import
 import bench_stream
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         ("import", bench_import),
         ("throughput", bench_throughput),
         ("stream", bench_stream),
+        ("batch", bench_batch),
     ):
         print()
         try:
