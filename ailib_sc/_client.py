@@ -6,7 +6,6 @@ import enum
 import importlib
 import itertools
 import os
-import secrets
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -138,7 +137,7 @@ class AiClient:
         from ._transport import Transport
 
         self._transport = Transport(self._settings)
-        self._rid_prefix = secrets.token_hex(6)
+        self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count(1)
         self._request_id_names = frozenset(
             n.lower().encode("latin-1") for n in config.request_id_headers

@@ -9,7 +9,6 @@ codec turns them into its own wire shape (OpenAI: ``image_url`` / ``input_audio`
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
 
 import base64
-import mimetypes
 import os
 from typing import TypeAlias
 
@@ -31,6 +30,8 @@ def _guess_mime(path: str) -> str | None:
     ext = os.path.splitext(path)[1].lower()
     if ext in _AUDIO_MIME:
         return _AUDIO_MIME[ext]
+    import mimetypes  # 2 ms to import: only when a file is attached
+
     return mimetypes.guess_type(path)[0]
 
 

@@ -26,7 +26,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.lowlevel
 
 from ._chunks import ChunkAssembler
 from ._errors import AiLibError, IncompleteStreamError
@@ -81,6 +80,9 @@ class ChatCompletionStream:
         self._request = request
         self._retry = retry
         self._attempts = 1
+        import anyio.lowlevel  # 3.5 ms to import: deferred to the first stream
+
+        self._checkpoint = anyio.lowlevel.checkpoint_if_cancelled
         self._scope: anyio.CancelScope | None = None
         self._scope_open = False
         self._cancel_requested = False
@@ -218,7 +220,7 @@ class ChatCompletionStream:
         # Buffered chunks and HTTP/2 frames already queued need no I/O, but a
         # cancellation (ours or an outer one) must land at every chunk, not only
         # when the backlog runs dry. Costs no scheduling round trip otherwise.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self._checkpoint()
         pending = self._pending
         if pending:
             return pending.popleft()
