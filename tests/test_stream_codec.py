@@ -220,3 +220,15 @@ def test_n_choices_assemble_separately() -> None:
     resp = asm.response()
     assert [c.message.content for c in resp.choices] == ["ac", "bd"]
     assert [c.index for c in resp.choices] == [0, 1]
+
+
+def test_error_inside_a_chunk_shaped_frame() -> None:
+    # OpenRouter keeps the chunk shape and ends the choice with "error".
+    frame = (
+        b'{"id":"gen-1","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"error":{"code":502,"message":"Provider returned error"},'
+        b'"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}'
+    )
+    with pytest.raises(ServerError, match="Provider returned error") as info:
+        StreamDecoder().feed("message", frame)
+    assert info.value.code == "502"

@@ -277,8 +277,12 @@ class StreamDecoder:
                 f"malformed stream chunk: {exc}; data starts {data[:200]!r}"
             ) from exc
         # An {"error": ...} frame decodes to an all-default chunk (every field has
-        # a default); only then is it worth looking for the error.
-        if not chunk.choices and not chunk.id and chunk.usage is None:
+        # a default); only then is it worth looking for the error. Gateways that
+        # keep the chunk shape (OpenRouter) end the choice with "error" instead.
+        choices = chunk.choices
+        if (not choices and not chunk.id and chunk.usage is None) or (
+            choices and choices[0].finish_reason == "error"
+        ):
             self._raise_if_error(data)
         return chunk
 
