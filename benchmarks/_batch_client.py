@@ -39,32 +39,31 @@ import argparse
 import gc
 import http.client
 import json
-import os
 import sys
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from _client_common import (
+    MODEL as _MODEL,
+)
+from _client_common import (
+    base_parser,
+    open_openai,
+    run_client,
+)
+from _client_common import (
+    percentile as _percentile,
+)
+from _client_common import (
+    proc_cpu as _proc_cpu,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-_MODEL = "gpt-4o-mini"
 _REPLY = "Hello! How can I assist you today?"  # _payloads.RESPONSE_BODY's text
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _proc_cpu(pid: int | None) -> float | None:
-    """utime + stime of process ``pid`` in seconds, or None."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 def _server_stats(url: str) -> dict[str, int]:
@@ -78,13 +77,6 @@ def _server_stats(url: str) -> dict[str, int]:
     finally:
         conn.close()
     return stats
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 class Outcome:
@@ -183,16 +175,7 @@ async def _openai(
 ) -> dict:
     import asyncio
 
-    import openai
-
-    http_client = None
-    if args.http == 2:
-        # h2c by prior knowledge: on http:// httpx(2) only speaks HTTP/2 when
-        # HTTP/1.1 is turned off.
-        http_client = openai.DefaultAsyncHttpxClient(http1=False, http2=True)
-    client = openai.AsyncOpenAI(
-        base_url=args.url, api_key="x", max_retries=0, http_client=http_client
-    )
+    client = open_openai(args)
     async with client:
         raw = await client.chat.completions.with_raw_response.create(
             model=_MODEL, messages=[{"role": "user", "content": "Hello"}]
@@ -309,11 +292,7 @@ def _make_body(args: argparse.Namespace) -> Callable[..., Awaitable[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--client", choices=sorted(_CLIENTS), required=True)
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    parser.add_argument("--http", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--url", required=True)
+    parser = base_parser(__doc__, _CLIENTS)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=512)
@@ -326,25 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read the server's counters (_fastserver.py --count-ids)",
     )
-    args = parser.parse_args(argv)
-    if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
-        parser.error("--url must be a loopback http:// URL")
-    if args.backend == "trio" and args.client != "ailib":
-        parser.error("only --client ailib runs on trio")
-
-    client = _CLIENTS[args.client]
-    body = _make_body(args)
-    if args.backend == "trio":
-        import trio
-
-        result = trio.run(client, args, body)
-    else:
-        import asyncio
-
-        result = asyncio.run(client(args, body))
-    result.update(client=args.client, backend=args.backend, http=args.http)
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_client(parser, argv, _CLIENTS, _make_body)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -27,11 +27,17 @@ __all__ = [
     "SERVER_KINDS",
     "client_cpus",
     "fmt_ratio",
+    "http_name",
+    "print_profile",
     "print_table",
+    "profile_package",
+    "profile_total",
     "run_json",
     "server_cpus",
+    "srv_share",
     "start_server",
     "subprocess_env",
+    "verdict_rows",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -197,3 +203,132 @@ def print_table(
     for r in cells[1:]:
         print(line(r))
     sys.stdout.flush()
+
+
+def verdict_rows(
+    summary: Sequence[tuple[str, float | None, str, bool | None]],
+) -> list[list[str]]:
+    """Summary rows ``(what, value, target, met)`` as table rows."""
+    return [
+        [
+            what,
+            "n/a" if value is None else f"{value:.2f}",
+            target,
+            {True: "met", False: "MISSED", None: "-"}[met],
+        ]
+        for what, value, target, met in summary
+    ]
+
+
+def srv_share(
+    r: dict[str, Any], cpu_key: str = "server_cpu_s", wall_key: str = "wall_s"
+) -> str:
+    """The server's CPU share of a client run's wall time, or ``?``."""
+    s = r.get(cpu_key)
+    if s is None or r[wall_key] < 0.25:  # /proc counts CPU in 10 ms ticks
+        return "?"
+    return f"{100 * s / r[wall_key]:.0f}%"
+
+
+def http_name(http: int) -> str:
+    return "HTTP/2" if http == 2 else "HTTP/1.1"
+
+
+def profile_package(file: str, func: str, root: str, harness: str) -> str:
+    """Which package a cProfile entry's code belongs to; ``harness`` is the file
+    name of the benchmark client."""
+    if file.startswith(root):
+        return "ailib_sc"
+    if file == "~":  # a C function: name it by what it is a method of
+        if "_socket" in func or "select" in func or "epoll" in func:
+            return "socket/selector syscalls (C)"
+        if "msgspec" in func:
+            return "msgspec (C)"
+        return "builtins (C)"
+    if "site-packages/" in file:
+        pkg = file.split("site-packages/", 1)[1].split("/", 1)[0]
+        return "h2+hpack+hyperframe" if pkg in ("h2", "hpack", "hyperframe") else pkg
+    if file.endswith(harness):
+        return "benchmark harness"
+    if "/lib/python3" in file:
+        mod = file.split("/lib/python3", 1)[1].split("/", 2)[1]
+        return f"stdlib {mod.removesuffix('.py')}"
+    return file
+
+
+def print_profile(stats: Any, n: int, *, harness: str, unit: str, digits: int) -> None:
+    """Print the cProfile tables of one client run: own time by package, then
+    ailib_sc's functions, then the hottest overall, per ``unit`` (``n`` of them).
+    ``digits``: decimals of the per-unit figures."""
+    root = str(PROJECT_ROOT / "ailib_sc")
+
+    def short(file: str, line: int, func: str) -> str:
+        if file.startswith(root):
+            file = "ailib_sc" + file[len(root) :]
+        elif "site-packages/" in file:
+            file = file.split("site-packages/", 1)[1]
+        elif file.startswith(("~", "<")):
+            return f"{file}{func}"
+        elif "/lib/python3" in file:
+            file = file.split("/lib/python3", 1)[1].split("/", 1)[1]
+        return f"{file}:{line}({func})"
+
+    raw: Any = stats.stats
+    entries = [
+        (file, line, func, nc, tt, ct)
+        for (file, line, func), (_cc, nc, tt, ct, _callers) in raw.items()
+    ]
+    total = sum(e[4] for e in entries)
+    by_pkg: dict[str, float] = {}
+    for file, _line, func, _nc, tt, _ct in entries:
+        key = profile_package(file, func, root, harness)
+        by_pkg[key] = by_pkg.get(key, 0.0) + tt
+    rows = [
+        [k, f"{v / n * 1e6:.{digits}f}", f"{100 * v / total:.1f}%"]
+        for k, v in sorted(by_pkg.items(), key=lambda kv: kv[1], reverse=True)[:12]
+    ]
+    print_table(["own time by package", f"us/{unit}", "share"], rows)
+    ours = sorted(
+        (e for e in entries if e[0].startswith(root)),
+        key=lambda e: e[4],
+        reverse=True,
+    )
+    rows = [
+        [
+            short(e[0], e[1], e[2]),
+            f"{e[3] / n:.{digits}f}",
+            f"{e[4] / n * 1e6:.{digits}f}",
+            f"{e[5] / n * 1e6:.{digits}f}",
+        ]
+        for e in ours[:15]
+    ]
+    print_table(
+        [
+            "ailib_sc function (by own time)",
+            f"calls/{unit}*",
+            f"own us/{unit}",
+            f"cum us/{unit}",
+        ],
+        rows,
+    )
+    print("  * a coroutine counts one call per resumption")
+    entries.sort(key=lambda e: e[4], reverse=True)
+    rows = [
+        [
+            short(e[0], e[1], e[2]),
+            f"{e[3] / n:.{digits}f}",
+            f"{e[4] / n * 1e6:.{digits}f}",
+            f"{100 * e[4] / total:.1f}%",
+        ]
+        for e in entries[:20]
+    ]
+    print_table(
+        ["any function (by own time)", f"calls/{unit}", f"own us/{unit}", "share"],
+        rows,
+    )
+
+
+def profile_total(stats: Any) -> float:
+    """Total own time in a cProfile ``pstats.Stats``."""
+    raw: Any = stats.stats
+    return float(sum(tt for (_cc, _nc, tt, _ct, _callers) in raw.values()))

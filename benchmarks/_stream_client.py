@@ -34,10 +34,21 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+
+from _client_common import (
+    MODEL as _MODEL,
+)
+from _client_common import (
+    base_parser,
+    open_openai,
+    run_client,
+)
+from _client_common import (
+    proc_cpu as _proc_cpu,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -46,8 +57,6 @@ if TYPE_CHECKING:
     #: argument: extra request headers (only openai and litellm send them).
     OneStream = Callable[[dict[str, str]], Awaitable[tuple[int, int]]]
 
-_MODEL = "gpt-4o-mini"
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # What a content chunk looks like on the wire (the role chunk's delta starts with
 # "role", the finish chunk's is empty): what the raw clients count.
 _CONTENT_MARK = b'"delta":{"content":"'
@@ -60,19 +69,6 @@ _REQUEST_BODY = json.dumps(
     },
     separators=(",", ":"),
 ).encode()
-
-
-def _proc_cpu(pid: int | None) -> float | None:
-    """utime + stime of process ``pid`` in seconds, or None."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 class _Round:
@@ -136,16 +132,7 @@ async def _ailib(args: argparse.Namespace, body: Callable[[OneStream], Any]) -> 
 
 
 async def _openai(args: argparse.Namespace, body: Callable[[OneStream], Any]) -> dict:
-    import openai
-
-    http_client = None
-    if args.http == 2:
-        # h2c by prior knowledge: on http:// httpx(2) only speaks HTTP/2 when
-        # HTTP/1.1 is turned off.
-        http_client = openai.DefaultAsyncHttpxClient(http1=False, http2=True)
-    client = openai.AsyncOpenAI(
-        base_url=args.url, api_key="x", max_retries=0, http_client=http_client
-    )
+    client = open_openai(args)
     async with client:
         raw = await client.chat.completions.with_raw_response.create(
             model=_MODEL, messages=[{"role": "user", "content": "Hello"}]
@@ -466,11 +453,7 @@ def _make_body(args: argparse.Namespace) -> Callable[[OneStream], Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--client", choices=sorted(_CLIENTS), required=True)
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    parser.add_argument("--http", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--url", required=True)
+    parser = base_parser(__doc__, _CLIENTS)
     parser.add_argument("--streams", type=int, default=1, help="concurrent streams")
     parser.add_argument(
         "--chunks", type=int, required=True, help="content chunks the server sends"
@@ -487,25 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--server-pid", type=int, default=None)
     parser.add_argument("--profile", default=None, help="write cProfile stats here")
-    args = parser.parse_args(argv)
-    if not args.url.startswith(("http://127.0.0.1:", "http://localhost:")):
-        parser.error("--url must be a loopback http:// URL")
-    if args.backend == "trio" and args.client != "ailib":
-        parser.error("only --client ailib runs on trio")
-
-    client = _CLIENTS[args.client]
-    body = _make_body(args)
-    if args.backend == "trio":
-        import trio
-
-        result = trio.run(client, args, body)
-    else:
-        import asyncio
-
-        result = asyncio.run(client(args, body))
-    result.update(client=args.client, backend=args.backend, http=args.http)
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_client(parser, argv, _CLIENTS, _make_body)
 
 
 if __name__ == "__main__":

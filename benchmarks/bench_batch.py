@@ -48,10 +48,13 @@ from _common import (
     SERVER_KINDS,
     client_cpus,
     fmt_ratio,
+    http_name,
     print_table,
     run_json,
     server_cpus,
+    srv_share,
     start_server,
+    verdict_rows,
 )
 
 __all__ = ["main", "run"]
@@ -74,7 +77,7 @@ class Config:
 
     @property
     def version(self) -> str:
-        return "HTTP/2" if self.http == 2 else "HTTP/1.1"
+        return http_name(self.http)
 
     @property
     def concurrency(self) -> int:
@@ -143,13 +146,6 @@ def _run_one(
             return run_json(args, timeout=300)
         except RuntimeError as exc:
             return {"failed": str(exc)}
-
-
-def _srv_share(r: dict[str, Any]) -> str:
-    s = r.get("server_cpu_s")
-    if s is None or r["wall_s"] < 0.25:  # /proc counts CPU in 10 ms ticks
-        return "?"
-    return f"{100 * s / r['wall_s']:.0f}%"
 
 
 def _http(cfg: Config, r: dict[str, Any]) -> str:
@@ -222,7 +218,7 @@ def _plain_table(results: list[tuple[Config, dict[str, Any]]], n: int) -> None:
                 f"{r['p50_ms']:.1f}",
                 f"{r['p99_ms']:.1f}",
                 f"{100 * r['cpu_s'] / r['wall_s']:.0f}%",
-                _srv_share(r),
+                srv_share(r),
                 f"{t['failures']:,}",
                 f"{t.get('srv_duplicates', '?')}",
                 *_ratios(cfg, r, openai.get(cfg.http)),
@@ -345,7 +341,7 @@ def _cross_check(*, n: int, warmup: int) -> list[tuple[Config, dict[str, Any]]]:
                 what + " per connection",
                 f"{r['req_s']:,.0f}",
                 f"{r['cpu_us_per_req']:.0f}",
-                _srv_share(r),
+                srv_share(r),
                 f"{r.get('connections_opened', '?')}",
                 f"{t['failures']:,} / {t['requests']:,}",
             ]
@@ -503,16 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         repeat=args.repeat,
         cross_check=args.cross_check,
     )
-    rows = [
-        [
-            what,
-            "n/a" if value is None else f"{value:.2f}",
-            target,
-            {True: "met", False: "MISSED", None: "-"}[met],
-        ]
-        for what, value, target, met in summary
-    ]
-    print_table(["measure", "value", "target", "verdict"], rows)
+    print_table(["measure", "value", "target", "verdict"], verdict_rows(summary))
     return 0
 
 

@@ -7,8 +7,8 @@ flatters the allocation-heavy SDK path), the minimum over several repeats of
 ``number`` calls each:
 
 1. ailib_sc: ``ailib_sc._wire.openai_chat.decode_response`` for the completion;
-   for the chunk, ailib_sc's chunk decoder when it has one, else a stand-in
-   (see ``_chunk_decoder``), named in the output.
+   for the chunk, ``ailib_sc._wire.openai_chat.StreamDecoder().feed`` (and
+   a plain ``Decoder(ailib_sc.ChatCompletionChunk)`` for reference).
 2. bare msgspec: a prebuilt ``msgspec.json.Decoder`` of a minimal plain Struct
    with the body's fields (the ratio's denominator), and the one-shot
    ``msgspec.json.decode(body, type=...)`` for reference.
@@ -23,7 +23,6 @@ flatters the allocation-heavy SDK path), the minimum over several repeats of
 # No `from __future__ import annotations`: msgspec resolves the Structs below.
 
 import argparse
-import importlib
 import json
 import sys
 import timeit
@@ -105,81 +104,16 @@ class BareChunk(msgspec.Struct):
     choices: list[BareChunkChoice]
 
 
-# ---------------------------------------------------------------- chunk stand-in
-# What ailib_sc's ChatCompletionChunk will look like per DESIGN.md §2 (seed
-# shape: choices[i].delta.content / .tool_calls / .reasoning_content,
-# finish_reason, usage), in house style: frozen, kw_only, defaults for what a
-# provider may omit. Used only while ailib_sc has no chunk type of its own.
-
-from ailib_sc import Role, Usage  # noqa: E402
-
-
-class StandInFunctionDelta(msgspec.Struct, frozen=True, kw_only=True):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class StandInToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
-    index: int = 0
-    id: str | None = None
-    type: str | None = None
-    function: StandInFunctionDelta | None = None
-
-
-class StandInDelta(msgspec.Struct, frozen=True, kw_only=True):
-    role: Role | None = None
-    content: str | None = None
-    reasoning_content: str | None = None
-    refusal: str | None = None
-    tool_calls: list[StandInToolCallDelta] | None = None
-    function_call: StandInFunctionDelta | None = None
-
-
-class StandInChunkChoice(msgspec.Struct, frozen=True, kw_only=True):
-    delta: StandInDelta
-    index: int = 0
-    finish_reason: str | None = None
-    logprobs: dict[str, Any] | None = None
-
-
-class StandInChunk(msgspec.Struct, frozen=True, kw_only=True):
-    choices: list[StandInChunkChoice]
-    id: str = ""
-    object: str = "chat.completion.chunk"
-    created: int = 0
-    model: str = ""
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
-    service_tier: str | None = None
-
-
 def _chunk_decoder() -> tuple[Any, tuple[Any, ...], str]:
-    """ailib_sc's own chunk decoder and the arguments before the body, if it has
-    one, else the stand-in; and what was used, for the output."""
-    import ailib_sc
+    """ailib_sc's chunk decoder, the arguments before the body, and what it is,
+    for the output: what the stream runs per SSE event (an event without
+    `event:` is "message")."""
+    from ailib_sc._wire.openai_chat import StreamDecoder
 
-    wire = importlib.import_module("ailib_sc._wire.openai_chat")
-    stream_decoder = getattr(wire, "StreamDecoder", None)
-    if stream_decoder is not None:
-        # What the stream runs per SSE event (an event without `event:` is
-        # "message").
-        return (
-            stream_decoder().feed,
-            ("message",),
-            "ailib_sc._wire.openai_chat.StreamDecoder().feed('message', data)",
-        )
-    cls = getattr(ailib_sc, "ChatCompletionChunk", None)
-    if cls is not None:
-        return (
-            msgspec.json.Decoder(cls).decode,
-            (),
-            "msgspec Decoder(ailib_sc.ChatCompletionChunk) (no chunk codec yet)",
-        )
     return (
-        msgspec.json.Decoder(StandInChunk).decode,
-        (),
-        "STAND-IN: ailib_sc has no ChatCompletionChunk yet; a frozen kw_only Struct "
-        "of the seed shape defined in this benchmark",
+        StreamDecoder().feed,
+        ("message",),
+        "ailib_sc._wire.openai_chat.StreamDecoder().feed('message', data)",
     )
 
 
@@ -248,12 +182,7 @@ def run(*, quick: bool = False) -> list[tuple[str, float | None, str, bool | Non
     repeats = 3 if quick else 7
     sdk_resp, sdk_resp_strict, sdk_chunk, sdk_chunk_strict = _sdk_decoders()
     chunk_decode, chunk_pre, chunk_how = _chunk_decoder()
-    if chunk_how.startswith("STAND-IN"):
-        chunk_label = "ailib_sc chunk (STAND-IN Struct)"
-    elif chunk_pre:
-        chunk_label = "ailib_sc StreamDecoder.feed"
-    else:
-        chunk_label = "ailib_sc Decoder(ChatCompletionChunk)"
+    chunk_label = "ailib_sc StreamDecoder.feed"
     bare_resp = msgspec.json.Decoder(BareResponse).decode
     bare_chunk = msgspec.json.Decoder(BareChunk).decode
     chunk_text = CHUNK_BODY.decode()  # the SDK's SSE layer hands json.loads a str
@@ -309,16 +238,14 @@ def run(*, quick: bool = False) -> list[tuple[str, float | None, str, bool | Non
     chunk_rows: list[Row] = [
         ("ours", chunk_label, chunk_decode, (*chunk_pre, CHUNK_BODY)),
     ]
-    chunk_type = getattr(ailib_sc, "ChatCompletionChunk", None)
-    if chunk_pre and chunk_type is not None:
-        chunk_rows.append(
-            (
-                "",
-                "ailib_sc Decoder(ChatCompletionChunk) only",
-                msgspec.json.Decoder(chunk_type).decode,
-                (CHUNK_BODY,),
-            )
+    chunk_rows.append(
+        (
+            "",
+            "ailib_sc Decoder(ChatCompletionChunk) only",
+            msgspec.json.Decoder(ailib_sc.ChatCompletionChunk).decode,
+            (CHUNK_BODY,),
         )
+    )
     chunk_rows += [
         ("bare", "bare msgspec Decoder(Struct).decode", bare_chunk, (CHUNK_BODY,)),
         (

@@ -41,9 +41,13 @@ from _common import (
     SERVER_KINDS,
     client_cpus,
     fmt_ratio,
+    http_name,
+    print_profile,
     print_table,
+    profile_total,
     run_json,
     server_cpus,
+    srv_share,
     start_server,
 )
 
@@ -152,14 +156,6 @@ def _run_one(
             return {"failed": str(exc)}
 
 
-def _srv_share(r: dict[str, Any]) -> str:
-    """The server's CPU share over all measured rounds."""
-    s = r.get("server_cpu_total_s")
-    if s is None or r["wall_total_s"] < 0.25:  # /proc counts CPU in 10 ms ticks
-        return "?"
-    return f"{100 * s / r['wall_total_s']:.0f}%"
-
-
 def _capacity(r: dict[str, Any]) -> tuple[float, str]:
     """What the server could stream if the client were free: chunks per second
     of server CPU over all measured rounds (a lower bound, shown as ``>N``,
@@ -190,7 +186,7 @@ def _probe(kinds: list[str], wl: Workload, *, repeat: int, with_ailib: bool) -> 
         clients.append(Config("ailib", "asyncio", 1, "ailib_sc asyncio"))
     for kind in kinds:
         for http in (1, 2):
-            version = "HTTP/2" if http == 2 else "HTTP/1.1"
+            version = http_name(http)
             for c in clients:
                 cfg = Config(c.client, c.backend, http, c.label)
                 r = _run_one(kind, cfg, wl, repeat=repeat)
@@ -211,7 +207,7 @@ def _probe(kinds: list[str], wl: Workload, *, repeat: int, with_ailib: bool) -> 
                         f"{r['cpu_us_per_chunk']:.1f}",
                         "?" if srv is None else f"{srv / r['chunks_total'] * 1e6:.1f}",
                         shown,
-                        _srv_share(r),
+                        srv_share(r, "server_cpu_total_s", "wall_total_s"),
                         f"{100 * r['cpu_s'] / r['wall_s']:.0f}%",
                         _check(r),
                     ]
@@ -241,7 +237,7 @@ def _probe(kinds: list[str], wl: Workload, *, repeat: int, with_ailib: bool) -> 
 
 
 def _fmt_row(cfg: Config, r: dict[str, Any], base: dict[str, Any] | None) -> list:
-    http = "HTTP/2" if cfg.http == 2 else "HTTP/1.1"
+    http = http_name(cfg.http)
     if "failed" in r:
         return [cfg.label, cfg.backend, http, "FAILED", *[""] * 7]
     version = r.get("http_version", "?")
@@ -255,7 +251,7 @@ def _fmt_row(cfg: Config, r: dict[str, Any], base: dict[str, Any] | None) -> lis
         f"{r['chunk_s']:,.0f}",
         f"{r['cpu_us_per_chunk']:.1f}",
         f"{100 * r['cpu_s'] / r['wall_s']:.0f}%",
-        _srv_share(r),
+        srv_share(r, "server_cpu_total_s", "wall_total_s"),
         _check(r),
         str(r["errors"]),
         fmt_ratio(r["chunk_s"], base["chunk_s"]) if ok_base else "n/a",
@@ -268,15 +264,6 @@ def _fmt_row(cfg: Config, r: dict[str, Any], base: dict[str, Any] | None) -> lis
 # ---------------------------------------------------------------- profile
 
 
-def _package(file: str, func: str, root: str) -> str:
-    """Which package a cProfile entry's code belongs to."""
-    import bench_throughput
-
-    if file.endswith("_stream_client.py"):
-        return "benchmark harness"
-    return bench_throughput._package(file, func, root)
-
-
 def _profile(server: str, wl: Workload) -> None:
     """Run ailib_sc's client on the long stream under cProfile (asyncio and trio,
     both HTTP versions); print own time by package, ailib_sc's functions, and
@@ -284,19 +271,6 @@ def _profile(server: str, wl: Workload) -> None:
 
     cProfile inflates everything 2-3x and counts each resumption of a coroutine
     as a call; read the shares, not the absolute numbers."""
-    root = str(BENCH_DIR.parent / "ailib_sc")
-
-    def short(file: str, line: int, func: str) -> str:
-        if file.startswith(root):
-            file = "ailib_sc" + file[len(root) :]
-        elif "site-packages/" in file:
-            file = file.split("site-packages/", 1)[1]
-        elif file.startswith(("~", "<")):
-            return f"{file}{func}"
-        elif "/lib/python3" in file:
-            file = file.split("/lib/python3", 1)[1].split("/", 1)[1]
-        return f"{file}:{line}({func})"
-
     for backend, http in (("asyncio", 1), ("asyncio", 2), ("trio", 1), ("trio", 2)):
         cfg = Config("ailib", backend, http, "ailib_sc")
         with tempfile.TemporaryDirectory() as tmp:
@@ -307,66 +281,14 @@ def _profile(server: str, wl: Workload) -> None:
                 continue
             stats = pstats.Stats(out)
         n = r["chunks"] or 1
-        raw: Any = stats.stats  # type: ignore[attr-defined]
-        entries = [
-            (file, line, func, nc, tt, ct)
-            for (file, line, func), (_cc, nc, tt, ct, _callers) in raw.items()
-        ]
-        total = sum(e[4] for e in entries)
-        where = "HTTP/2" if http == 2 else "HTTP/1.1"
+        total = profile_total(stats)
         print(
-            f"\n== cProfile, ailib_sc on {backend} over {where}: {wl.label} chunks, "
-            f"{r['chunk_s']:,.0f} chunks/s and {r['cpu_us_per_chunk']:.1f} us "
-            f"CPU/chunk under the profiler; {total / n * 1e6:.1f} us/chunk "
-            f"profiled; check {_check(r)} =="
+            f"\n== cProfile, ailib_sc on {backend} over {http_name(http)}: "
+            f"{wl.label} chunks, {r['chunk_s']:,.0f} chunks/s and "
+            f"{r['cpu_us_per_chunk']:.1f} us CPU/chunk under the profiler; "
+            f"{total / n * 1e6:.1f} us/chunk profiled; check {_check(r)} =="
         )
-        by_pkg: dict[str, float] = {}
-        for file, _line, func, _nc, tt, _ct in entries:
-            key = _package(file, func, root)
-            by_pkg[key] = by_pkg.get(key, 0.0) + tt
-        rows = [
-            [k, f"{v / n * 1e6:.2f}", f"{100 * v / total:.1f}%"]
-            for k, v in sorted(by_pkg.items(), key=lambda kv: kv[1], reverse=True)[:12]
-        ]
-        print_table(["own time by package", "us/chunk", "share"], rows)
-        ours = sorted(
-            (e for e in entries if e[0].startswith(root)),
-            key=lambda e: e[4],
-            reverse=True,
-        )
-        rows = [
-            [
-                short(e[0], e[1], e[2]),
-                f"{e[3] / n:.2f}",
-                f"{e[4] / n * 1e6:.2f}",
-                f"{e[5] / n * 1e6:.2f}",
-            ]
-            for e in ours[:15]
-        ]
-        print_table(
-            [
-                "ailib_sc function (by own time)",
-                "calls/chunk*",
-                "own us/chunk",
-                "cum us/chunk",
-            ],
-            rows,
-        )
-        print("  * a coroutine counts one call per resumption")
-        entries.sort(key=lambda e: e[4], reverse=True)
-        rows = [
-            [
-                short(e[0], e[1], e[2]),
-                f"{e[3] / n:.2f}",
-                f"{e[4] / n * 1e6:.2f}",
-                f"{100 * e[4] / total:.1f}%",
-            ]
-            for e in entries[:20]
-        ]
-        print_table(
-            ["any function (by own time)", "calls/chunk", "own us/chunk", "share"],
-            rows,
-        )
+        print_profile(stats, n, harness="_stream_client.py", unit="chunk", digits=2)
 
 
 # ---------------------------------------------------------------- run

@@ -34,9 +34,13 @@ from _common import (
     BENCH_DIR,
     client_cpus,
     fmt_ratio,
+    http_name,
+    print_profile,
     print_table,
+    profile_total,
     run_json,
     server_cpus,
+    srv_share,
     start_server,
 )
 
@@ -117,13 +121,6 @@ def _run_one(
             return {"failed": str(exc)}
 
 
-def _srv_share(r: dict[str, Any]) -> str:
-    s = r.get("server_cpu_s")
-    if s is None or r["wall_s"] < 0.25:  # /proc counts CPU in 10 ms ticks
-        return "?"
-    return f"{100 * s / r['wall_s']:.0f}%"
-
-
 def _probe(
     kinds: list[str], *, n: int, warmup: int, conc: int, repeat: int
 ) -> dict[str, dict[int, float]]:
@@ -135,7 +132,7 @@ def _probe(
             cfg = Config("raw", "asyncio", http, "raw")
             r = _run_one(kind, cfg, n=n, warmup=warmup, conc=conc, repeat=repeat)
             if "failed" in r:
-                version = "HTTP/2" if http == 2 else "HTTP/1.1"
+                version = http_name(http)
                 rows.append([kind, version, "FAILED", "", "", "", ""])
                 print(r["failed"], file=sys.stderr)
                 continue
@@ -152,7 +149,7 @@ def _probe(
                     f"{r['req_s']:,.0f}",
                     "?" if not srv else f"{srv / r['n'] * 1e6:.0f}",
                     f"{max(cap, r['req_s']):,.0f}",
-                    _srv_share(r),
+                    srv_share(r),
                     f"{100 * r['cpu_s'] / r['wall_s']:.0f}%",
                 ]
             )
@@ -175,7 +172,7 @@ def _probe(
 
 
 def _fmt_row(cfg: Config, r: dict[str, Any], base: dict[str, Any] | None) -> list:
-    http = "HTTP/2" if cfg.http == 2 else "HTTP/1.1"
+    http = http_name(cfg.http)
     if "failed" in r:
         return [cfg.label, cfg.backend, http, "FAILED", *[""] * 8]
     version = r.get("http_version", "?")
@@ -191,32 +188,11 @@ def _fmt_row(cfg: Config, r: dict[str, Any], base: dict[str, Any] | None) -> lis
         f"{r['p50_ms']:.1f}",
         f"{r['p99_ms']:.1f}",
         f"{100 * r['cpu_s'] / r['wall_s']:.0f}%",
-        _srv_share(r),
+        srv_share(r),
         str(r["errors"]),
         fmt_ratio(r["req_s"], base["req_s"]) if ok_base else "n/a",
         fmt_ratio(base["cpu_us_per_req"], r["cpu_us_per_req"]) if ok_base else "n/a",
     ]
-
-
-def _package(file: str, func: str, root: str) -> str:
-    """Which package a cProfile entry's code belongs to."""
-    if file.startswith(root):
-        return "ailib_sc"
-    if file == "~":  # a C function: name it by what it is a method of
-        if "_socket" in func or "select" in func or "epoll" in func:
-            return "socket/selector syscalls (C)"
-        if "msgspec" in func:
-            return "msgspec (C)"
-        return "builtins (C)"
-    if "site-packages/" in file:
-        pkg = file.split("site-packages/", 1)[1].split("/", 1)[0]
-        return "h2+hpack+hyperframe" if pkg in ("h2", "hpack", "hyperframe") else pkg
-    if file.endswith("_tp_client.py"):
-        return "benchmark harness"
-    if "/lib/python3" in file:
-        mod = file.split("/lib/python3", 1)[1].split("/", 2)[1]
-        return f"stdlib {mod.removesuffix('.py')}"
-    return file
 
 
 def _profile(server: str, *, n: int, warmup: int, conc: int) -> None:
@@ -225,19 +201,6 @@ def _profile(server: str, *, n: int, warmup: int, conc: int) -> None:
 
     cProfile inflates everything 2-3x and counts each resumption of a coroutine
     as a call; read the shares, not the absolute numbers."""
-    root = str(BENCH_DIR.parent / "ailib_sc")
-
-    def short(file: str, line: int, func: str) -> str:
-        if file.startswith(root):
-            file = "ailib_sc" + file[len(root) :]
-        elif "site-packages/" in file:
-            file = file.split("site-packages/", 1)[1]
-        elif file.startswith(("~", "<")):
-            return f"{file}{func}"
-        elif "/lib/python3" in file:
-            file = file.split("/lib/python3", 1)[1].split("/", 1)[1]
-        return f"{file}:{line}({func})"
-
     for backend, http in (("asyncio", 1), ("asyncio", 2), ("trio", 1), ("trio", 2)):
         cfg = Config("ailib", backend, http, "ailib_sc")
         with tempfile.TemporaryDirectory() as tmp, start_server(server) as (url, pid):
@@ -245,65 +208,13 @@ def _profile(server: str, *, n: int, warmup: int, conc: int) -> None:
             args = _client_args(cfg, url, pid, n=n, warmup=warmup, conc=conc, repeat=1)
             r = run_json([*args, "--profile", out], timeout=240)
             stats = pstats.Stats(out)
-        raw: Any = stats.stats  # type: ignore[attr-defined]
-        entries = [
-            (file, line, func, nc, tt, ct)
-            for (file, line, func), (_cc, nc, tt, ct, _callers) in raw.items()
-        ]
-        total = sum(e[4] for e in entries)
-        where = "HTTP/2" if http == 2 else "HTTP/1.1"
+        total = profile_total(stats)
         print(
-            f"\n== cProfile, ailib_sc on {backend} over {where}: {n} requests, "
-            f"{r['req_s']:,.0f} req/s and {r['cpu_us_per_req']:.0f} us CPU/req under "
-            f"the profiler; {total / n * 1e6:.0f} us/req profiled =="
+            f"\n== cProfile, ailib_sc on {backend} over {http_name(http)}: {n} "
+            f"requests, {r['req_s']:,.0f} req/s and {r['cpu_us_per_req']:.0f} us "
+            f"CPU/req under the profiler; {total / n * 1e6:.0f} us/req profiled =="
         )
-        by_pkg: dict[str, float] = {}
-        for file, _line, func, _nc, tt, _ct in entries:
-            key = _package(file, func, root)
-            by_pkg[key] = by_pkg.get(key, 0.0) + tt
-        rows = [
-            [k, f"{v / n * 1e6:.1f}", f"{100 * v / total:.1f}%"]
-            for k, v in sorted(by_pkg.items(), key=lambda kv: kv[1], reverse=True)[:12]
-        ]
-        print_table(["own time by package", "us/req", "share"], rows)
-
-        ours = sorted(
-            (e for e in entries if e[0].startswith(root)),
-            key=lambda e: e[4],
-            reverse=True,
-        )
-        rows = [
-            [
-                short(e[0], e[1], e[2]),
-                f"{e[3] / n:.1f}",
-                f"{e[4] / n * 1e6:.1f}",
-                f"{e[5] / n * 1e6:.1f}",
-            ]
-            for e in ours[:15]
-        ]
-        print_table(
-            [
-                "ailib_sc function (by own time)",
-                "calls/req*",
-                "own us/req",
-                "cum us/req",
-            ],
-            rows,
-        )
-        print("  * a coroutine counts one call per resumption")
-        entries.sort(key=lambda e: e[4], reverse=True)
-        rows = [
-            [
-                short(e[0], e[1], e[2]),
-                f"{e[3] / n:.1f}",
-                f"{e[4] / n * 1e6:.1f}",
-                f"{100 * e[4] / total:.1f}%",
-            ]
-            for e in entries[:20]
-        ]
-        print_table(
-            ["any function (by own time)", "calls/req", "own us/req", "share"], rows
-        )
+        print_profile(stats, n, harness="_tp_client.py", unit="req", digits=1)
 
 
 def run(

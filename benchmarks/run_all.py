@@ -23,7 +23,7 @@ import bench_decode
 import bench_import
 import bench_stream
 import bench_throughput
-from _common import print_table
+from _common import print_table, verdict_rows
 
 __all__ = ["main"]
 
@@ -51,14 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             crashed.append(name)
             summary.append((f"{name}: CRASHED", None, "", False))
 
-    rows = []
-    for what, value, target, met in summary:
-        shown = "n/a" if value is None else f"{value:.2f}"
-        verdict = {True: "met", False: "MISSED", None: "-"}[met]
-        rows.append([what, shown, target, verdict])
     print_table(
         ["measure", "value", "target", "verdict"],
-        rows,
+        verdict_rows(summary),
         title=f"== Summary ({'quick' if args.quick else 'full'} run, "
         f"{time.perf_counter() - t0:.0f} s) ==",
     )
