@@ -13,7 +13,6 @@ import json
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,28 +25,24 @@ import h11
 import httpcore
 import pytest
 from anyio.abc import ByteStream, SocketStream
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ailib_sc.testing import FakeProviderServer, RecordedRequest
+
+from ._raw_clients import (
+    HELLO,
+    USAGE,
+    chat_body,
+    command_line_server,
+    h1_pool,
+    h2_headers,
+    h2c_pool,
+    read_until_eof,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAT = "/chat/completions"
-HELLO = "Hello! How can I assist you today?"
-USAGE = {
-    "prompt_tokens": 19,
-    "completion_tokens": 10,
-    "total_tokens": 29,
-    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 0,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
 RATE_LIMIT_MESSAGE = (
     "Rate limit reached for gpt-4o-mini in organization org-fakeprovider on "
     "requests per min (RPM): Limit 10000, Used 10000, Requested 1. Please try "
@@ -63,11 +58,6 @@ INVALID_KEY_BODY = {
         "code": "invalid_api_key",
     }
 }
-
-
-def chat_request(model: str = "gpt-4o-mini", **extra: Any) -> bytes:
-    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}]}
-    return json.dumps({**body, **extra}).encode()
 
 
 def choice(index: int, text: str = HELLO) -> dict[str, Any]:
@@ -95,14 +85,6 @@ def body_of(response: httpcore.Response) -> Any:
     return json.loads(response.content)
 
 
-def h1_pool(**kwargs: Any) -> httpcore.AsyncConnectionPool:
-    return httpcore.AsyncConnectionPool(http1=True, http2=False, **kwargs)
-
-
-def h2c_pool(**kwargs: Any) -> httpcore.AsyncConnectionPool:
-    return httpcore.AsyncConnectionPool(http1=False, http2=True, **kwargs)
-
-
 async def post_chat(
     pool: httpcore.AsyncConnectionPool, server: FakeProviderServer, body: bytes
 ) -> httpcore.Response:
@@ -120,7 +102,7 @@ async def post_chat(
 async def test_chat_completion_is_the_transcribed_reference_object() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         before = int(time.time())
-        response = await post_chat(pool, server, chat_request("my-model"))
+        response = await post_chat(pool, server, chat_body("my-model"))
         after = int(time.time())
     body = body_of(response)
     assert response.status == 200
@@ -139,8 +121,8 @@ async def test_chat_completion_is_the_transcribed_reference_object() -> None:
 
 async def test_chat_completion_headers_and_unique_ids() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
-        first = await post_chat(pool, server, chat_request())
-        second = await post_chat(pool, server, chat_request())
+        first = await post_chat(pool, server, chat_body())
+        second = await post_chat(pool, server, chat_body())
     assert header(first, b"content-type") == b"application/json"
     assert header(first, b"content-length") == str(len(first.content)).encode()
     assert header(first, b"x-ratelimit-limit-requests") == b"10000"
@@ -161,7 +143,7 @@ async def test_n_choices_and_reply_text() -> None:
         FakeProviderServer(reply_text="Bonjour.") as server,
         h2c_pool() as pool,
     ):
-        response = await post_chat(pool, server, chat_request(n=3))
+        response = await post_chat(pool, server, chat_body(n=3))
     assert response.status == 200
     assert body_of(response)["choices"] == [choice(i, "Bonjour.") for i in range(3)]
 
@@ -247,13 +229,13 @@ async def test_unknown_path_is_404() -> None:
             "invalid_type",
         ),
         (
-            chat_request(stream="yes"),
+            chat_body(stream="yes"),
             "Invalid type for 'stream': expected a boolean, but got a string instead.",
             "stream",
             "invalid_type",
         ),
         (
-            chat_request(stream=True, stream_options=[]),
+            chat_body(stream=True, stream_options=[]),
             "Invalid type for 'stream_options': expected an object, but got an "
             "array instead.",
             "stream_options",
@@ -319,8 +301,8 @@ async def test_api_key_is_enforced_and_never_echoed() -> None:
 async def test_scripted_429_with_retry_after_then_normal_reply() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         server.script(429, headers={"Retry-After": "2"})
-        limited = await post_chat(pool, server, chat_request())
-        normal = await post_chat(pool, server, chat_request())
+        limited = await post_chat(pool, server, chat_body())
+        normal = await post_chat(pool, server, chat_body())
     assert limited.status == 429
     assert header(limited, b"retry-after") == b"2"
     assert body_of(limited) == {
@@ -342,8 +324,8 @@ async def test_scripted_raw_bytes_and_json_bodies() -> None:
             502, body=b"<html>bad gateway</html>", headers={"content-type": "text/html"}
         )
         server.script(400, body={"error": {"message": "custom", "type": "x"}})
-        raw = await post_chat(pool, server, chat_request())
-        encoded = await post_chat(pool, server, chat_request())
+        raw = await post_chat(pool, server, chat_body())
+        encoded = await post_chat(pool, server, chat_body())
     assert (raw.status, raw.content) == (502, b"<html>bad gateway</html>")
     assert header(raw, b"content-type") == b"text/html"
     assert (encoded.status, body_of(encoded)) == (
@@ -407,7 +389,7 @@ async def test_scripts_match_path_count_times_and_run_fifo() -> None:
         server.script(500, path="/v1/models", times=2)
         server.script(503)
         server.script(200, headers={"x-request-id": "req_fixed"})
-        statuses = [(await post_chat(pool, server, chat_request())).status]
+        statuses = [(await post_chat(pool, server, chat_body())).status]
         for _ in range(3):
             response = await pool.request("GET", server.base_url + "/models?limit=2")
             statuses.append(response.status)
@@ -436,7 +418,7 @@ async def test_scripted_status_gets_matching_default_error_body(
 ) -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         server.script(status)
-        response = await post_chat(pool, server, chat_request("gpt-4o"))
+        response = await post_chat(pool, server, chat_body("gpt-4o"))
     error = body_of(response)["error"]
     assert (response.status, error["type"], error["param"], error["code"]) == (
         status,
@@ -454,7 +436,7 @@ async def test_scripted_delay_is_honoured() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         server.script(200, delay=0.05)
         started = time.perf_counter()
-        response = await post_chat(pool, server, chat_request())
+        response = await post_chat(pool, server, chat_body())
         elapsed = time.perf_counter() - started
     assert response.status == 200
     assert elapsed >= 0.05
@@ -483,7 +465,7 @@ async def test_requests_are_recorded_http1() -> None:
             "POST",
             server.base_url + CHAT + "?trace=1",
             headers={"Authorization": "Bearer k", "X-Custom": "v"},
-            content=chat_request(),
+            content=chat_body(),
         )
         host = f"127.0.0.1:{server.port}"
     assert server.requests == [
@@ -494,9 +476,9 @@ async def test_requests_are_recorded_http1() -> None:
                 ("host", host),
                 ("authorization", "Bearer k"),
                 ("x-custom", "v"),
-                ("content-length", str(len(chat_request()))),
+                ("content-length", str(len(chat_body()))),
             ),
-            body=chat_request(),
+            body=chat_body(),
             http_version="HTTP/1.1",
             connection_id=0,
             stream_id=None,
@@ -505,7 +487,7 @@ async def test_requests_are_recorded_http1() -> None:
     request = server.requests[0]
     assert request.header("X-CUSTOM") == "v"
     assert request.header("x-missing") is None
-    assert request.json() == json.loads(chat_request())
+    assert request.json() == json.loads(chat_body())
 
 
 async def test_requests_are_recorded_http2() -> None:
@@ -537,7 +519,7 @@ async def test_reset_clears_records_scripts_and_counters() -> None:
 async def test_http1_keep_alive_reuses_one_connection() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         for _ in range(3):
-            assert (await post_chat(pool, server, chat_request())).status == 200
+            assert (await post_chat(pool, server, chat_body())).status == 200
         assert (server.connections_opened, server.open_connections) == (1, 1)
     assert [r.connection_id for r in server.requests] == [0, 0, 0]
     assert server.max_concurrent_requests == 1
@@ -556,7 +538,7 @@ async def test_http1_chunked_body_and_connection_close() -> None:
                     ("connection", "close"),
                 ],
             )
-            body = chat_request()
+            body = chat_body()
             data = client.send(request)
             data += client.send(h11.Data(data=body[:10]))
             data += client.send(h11.Data(data=body[10:]))
@@ -596,7 +578,7 @@ async def test_h2c_serves_20_concurrent_streams_on_one_connection() -> None:
         responses: list[httpcore.Response] = []
 
         async def one() -> None:
-            responses.append(await post_chat(pool, server, chat_request()))
+            responses.append(await post_chat(pool, server, chat_body()))
 
         async with anyio.create_task_group() as tg:
             for _ in range(20):
@@ -616,7 +598,7 @@ async def test_h2_held_reply_does_not_block_other_streams() -> None:
         release = anyio.Event()
         server.script(200, path="/v1/chat/completions", hold_until=release)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(post_chat, pool, server, chat_request())
+            tg.start_soon(post_chat, pool, server, chat_body())
             await server.wait_for_requests(1)
             models = await pool.request("GET", server.base_url + "/models")
             assert models.status == 200
@@ -626,7 +608,7 @@ async def test_h2_held_reply_does_not_block_other_streams() -> None:
 
 async def test_h2_large_bodies_respect_flow_control() -> None:
     text = "x" * 300_000  # several times the default 64 KiB stream window
-    upload = chat_request(messages=[{"role": "user", "content": "y" * 200_000}])
+    upload = chat_body(messages=[{"role": "user", "content": "y" * 200_000}])
     async with FakeProviderServer(reply_text=text) as server, h2c_pool() as pool:
         response = await post_chat(pool, server, upload)
     assert response.status == 200
@@ -651,8 +633,10 @@ async def test_h2_client_rst_stream_is_recorded_and_cancels_the_reply() -> None:
         server.script(200, hold_until=anyio.Event())  # never released
         stream, conn = await h2_connect(server.port)
         async with stream:
-            send_h2_request(conn, 1, "POST", CHAT, chat_request())
-            conn.send_headers(3, h2_headers("POST", CHAT))  # body never finished
+            send_h2_request(conn, 1, "POST", CHAT, chat_body())
+            conn.send_headers(
+                3, h2_headers("POST", "/v1" + CHAT)
+            )  # body never finished
             await stream.send(conn.data_to_send())
             await server.wait_for_requests(1)
             conn.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
@@ -678,7 +662,7 @@ async def test_h2_client_goaway_closes_the_connection() -> None:
         server.script(200, hold_until=anyio.Event())  # never released
         stream, conn = await h2_connect(server.port)
         async with stream:
-            send_h2_request(conn, 1, "POST", CHAT, chat_request())
+            send_h2_request(conn, 1, "POST", CHAT, chat_body())
             await stream.send(conn.data_to_send())
             await server.wait_for_requests(1)
             conn.close_connection()
@@ -713,7 +697,7 @@ async def test_tls_negotiates_http2_with_the_test_ca() -> None:
         async with httpcore.AsyncConnectionPool(
             ssl_context=context, http2=True
         ) as pool:
-            response = await post_chat(pool, server, chat_request())
+            response = await post_chat(pool, server, chat_body())
     assert response.status == 200
     assert response.extensions["http_version"] == b"HTTP/2"
     assert server.requests[0].http_version == "HTTP/2"
@@ -759,7 +743,7 @@ async def test_many_concurrent_connections() -> None:
         statuses: list[int] = []
 
         async def one() -> None:
-            statuses.append((await post_chat(pool, server, chat_request())).status)
+            statuses.append((await post_chat(pool, server, chat_body())).status)
 
         async with anyio.create_task_group() as tg:
             for _ in range(50):
@@ -815,34 +799,17 @@ async def test_leaving_the_server_closes_connections_and_listener() -> None:
 
 
 async def test_command_line_prints_base_url_and_serves() -> None:
-    command = [sys.executable, "-m", "ailib_sc.testing", "--api-key", "sk-cli"]
-    with anyio.fail_after(30):
-        async with await anyio.open_process(command, cwd=ROOT) as process:
-            assert process.stdout is not None
-            lines = BufferedByteReceiveStream(process.stdout)
-            url = (await lines.receive_until(b"\n", 200)).decode()
-            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url)
-            async with h1_pool() as pool:
-                response = await pool.request(
-                    "GET", url + "/models", headers={"authorization": "Bearer sk-cli"}
-                )
-            process.terminate()
-            assert await process.wait() == 0
+    async with command_line_server("--api-key", "sk-cli") as url:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url)
+        async with h1_pool() as pool:
+            response = await pool.request(
+                "GET", url + "/models", headers={"authorization": "Bearer sk-cli"}
+            )
     assert response.status == 200
     assert body_of(response)["object"] == "list"
 
 
 # -- hand-driven clients -------------------------------------------------------
-
-
-async def read_until_eof(stream: ByteStream) -> bytes:
-    chunks: list[bytes] = []
-    with anyio.fail_after(5):
-        while True:
-            try:
-                chunks.append(await stream.receive())
-            except anyio.EndOfStream:
-                return b"".join(chunks)
 
 
 def h11_events(client: h11.Connection, data: bytes) -> list[h11.Event]:
@@ -857,15 +824,6 @@ def h11_events(client: h11.Connection, data: bytes) -> list[h11.Event]:
     return events
 
 
-def h2_headers(method: str, path: str) -> list[tuple[bytes, bytes]]:
-    return [
-        (b":method", method.encode()),
-        (b":path", b"/v1" + path.encode()),
-        (b":scheme", b"http"),
-        (b":authority", b"localhost"),
-    ]
-
-
 def send_h2_request(
     conn: h2.connection.H2Connection,
     stream_id: int,
@@ -873,7 +831,7 @@ def send_h2_request(
     path: str,
     body: bytes,
 ) -> None:
-    conn.send_headers(stream_id, h2_headers(method, path), end_stream=not body)
+    conn.send_headers(stream_id, h2_headers(method, "/v1" + path), end_stream=not body)
     if body:
         conn.send_data(stream_id, body, end_stream=True)
 

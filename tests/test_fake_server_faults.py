@@ -16,31 +16,38 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import anyio
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import h11
 import httpcore
 import pytest
 from anyio.abc import ByteStream
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ailib_sc.testing import FakeProviderServer
 from ailib_sc.testing.__main__ import main as cli_main
 from ailib_sc.testing._faults import openai_duration
 
+from ._raw_clients import (
+    CHAT_PATH as CHAT,
+)
+from ._raw_clients import (
+    H2Client,
+    chat_body,
+    command_line_server,
+    connect,
+    h1_pool,
+    h2_headers,
+    h2c_pool,
+    h11_post,
+    read_until_eof,
+)
+
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
-CHAT = "/v1/chat/completions"
 MODELS = "/v1/models"
 REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
@@ -54,11 +61,6 @@ SERVER_ERROR_500 = {
         "code": None,
     }
 }
-
-
-def chat_body(model: str = "gpt-4o-mini", **extra: Any) -> bytes:
-    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}]}
-    return json.dumps({**body, **extra}).encode()
 
 
 def rate_limit_body(limit: int, retry: str, model: str = "gpt-4o-mini") -> Any:
@@ -85,27 +87,7 @@ class FakeClock:
         return self.now
 
 
-async def connect(server: FakeProviderServer, alpn: str) -> ByteStream:
-    if server.ca_file is None:
-        return await anyio.connect_tcp("127.0.0.1", server.port)
-    context = server.client_ssl_context()
-    context.set_alpn_protocols([alpn])
-    return await anyio.connect_tcp(
-        "localhost", server.port, ssl_context=context, tls_standard_compatible=False
-    )
-
-
-async def read_until_eof(stream: ByteStream) -> bytes:
-    chunks: list[bytes] = []
-    with anyio.fail_after(5):
-        while True:
-            try:
-                chunks.append(await stream.receive())
-            except (anyio.EndOfStream, anyio.BrokenResourceError):
-                return b"".join(chunks)
-
-
-class RawH2:
+class RawH2(H2Client):
     """An h2 client that logs what arrives per stream and sees GOAWAYs itself.
 
     `log` holds ``("goaway", last_stream_id)``, ``("response", stream_id)``,
@@ -113,25 +95,12 @@ class RawH2:
     """
 
     def __init__(self, stream: ByteStream) -> None:
-        self.stream = stream
-        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
-        self.conn = h2.connection.H2Connection(config=config)
+        super().__init__(stream)
         self.buffer = b""
         self.log: list[tuple[str, int]] = []
         self.goaways: list[tuple[int, int]] = []  # (last_stream_id, error code)
-        self.headers: dict[int, dict[bytes, bytes]] = {}
         self.bodies: defaultdict[int, bytes] = defaultdict(bytes)
-        self.ended: set[int] = set()
         self.resets: defaultdict[int, list[int]] = defaultdict(list)
-        self.pings = 0
-        self.eof = False
-
-    @classmethod
-    async def open(cls, server: FakeProviderServer) -> RawH2:
-        client = cls(await connect(server, "h2"))
-        client.conn.initiate_connection()
-        await client.flush()
-        return client
 
     def status(self) -> dict[int, int]:
         return {sid: int(h[b":status"]) for sid, h in self.headers.items()}
@@ -147,12 +116,7 @@ class RawH2:
         """Queue a request (POST with a chat body, GET if `path` is not CHAT)."""
         stream_id: int = self.conn.get_next_available_stream_id()
         post = path == CHAT
-        headers = [
-            (b":method", b"POST" if post else b"GET"),
-            (b":path", path.encode()),
-            (b":scheme", b"http"),
-            (b":authority", b"localhost"),
-        ]
+        headers = h2_headers("POST" if post else "GET", path)
         if client_id is not None:
             headers.append((b"x-client-request-id", client_id.encode()))
         if not post:
@@ -165,26 +129,14 @@ class RawH2:
         return stream_id
 
     async def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data and not self.eof:
-            try:
-                await self.stream.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self.eof = True
-
-    async def ping(self) -> None:
-        """Round-trip a PING: the server has read everything sent before it."""
-        wanted = self.pings + 1
-        self.conn.ping(b"%08d" % wanted)
-        await self.flush()
-        await self.until(lambda: self.pings >= wanted)
-
-    async def _pump(self) -> None:
-        try:
-            data = await self.stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
-            self.eof = True
+        if self.closed:
             return
+        try:
+            await super().flush()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.closed = True
+
+    def _feed(self, data: bytes) -> None:
         self.buffer += data
         while len(self.buffer) >= 9:
             end = 9 + int.from_bytes(self.buffer[:3], "big")
@@ -196,57 +148,29 @@ class RawH2:
                 self.goaways.append((last, int.from_bytes(frame[13:17], "big")))
                 self.log.append(("goaway", last))
             else:
-                self._handle(self.conn.receive_data(frame))
-        await self.flush()
+                super()._feed(frame)
 
-    def _handle(self, events: list[h2.events.Event]) -> None:
-        for event in events:
-            if isinstance(event, h2.events.ResponseReceived):
-                self.headers[event.stream_id] = dict(event.headers)
-                self.log.append(("response", event.stream_id))
-            elif isinstance(event, h2.events.DataReceived):
-                self.bodies[event.stream_id] += event.data
-                self.conn.acknowledge_received_data(
-                    event.flow_controlled_length, event.stream_id
-                )
-            elif isinstance(event, h2.events.StreamEnded):
-                self.ended.add(event.stream_id)
-                self.log.append(("end", event.stream_id))
-            elif isinstance(event, h2.events.StreamReset):
-                self.resets[event.stream_id].append(event.error_code)
-                self.log.append(("reset", event.stream_id))
-            elif isinstance(event, h2.events.PingAckReceived):
-                self.pings += 1
+    def _on_event(self, event: h2.events.Event) -> None:
+        super()._on_event(event)
+        if isinstance(event, h2.events.ResponseReceived):
+            self.log.append(("response", event.stream_id))
+        elif isinstance(event, h2.events.StreamEnded):
+            self.log.append(("end", event.stream_id))
+        elif isinstance(event, h2.events.StreamReset):
+            self.log.append(("reset", event.stream_id))
 
-    async def until(self, done: Callable[[], bool]) -> None:
-        with anyio.fail_after(10):
-            while not done():
-                if self.eof:
-                    raise AssertionError("the server closed the connection")
-                await self._pump()
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        self.bodies[event.stream_id] += event.data
+        self.conn.acknowledge_received_data(
+            event.flow_controlled_length, event.stream_id
+        )
 
-    async def until_eof(self) -> None:
-        with anyio.fail_after(10):
-            while not self.eof:
-                await self._pump()
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        self.resets[event.stream_id].append(event.error_code)
 
     def answered(self) -> set[int]:
         """Stream ids that got any frame at all from the server."""
         return {sid for kind, sid in self.log if kind != "goaway"}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await anyio.aclose_forcefully(self.stream)
-
-
-def h1_pool(**kwargs: Any) -> httpcore.AsyncConnectionPool:
-    return httpcore.AsyncConnectionPool(http1=True, http2=False, **kwargs)
-
-
-def h2c_pool(**kwargs: Any) -> httpcore.AsyncConnectionPool:
-    return httpcore.AsyncConnectionPool(http1=False, http2=True, **kwargs)
 
 
 def make_pool(protocol: str) -> httpcore.AsyncConnectionPool:
@@ -312,7 +236,7 @@ async def test_goaway_after_n_streams_finishes_those_and_ignores_the_rest(
             await client.ping()  # the server has read streams 7 and 9 too
             assert client.log == [("goaway", 5)]  # nothing answered yet
             release.set()
-            await client.until_eof()
+            await client.until_closed()
         assert client.goaways == [(5, NO_ERROR)]
         assert client.log[0] == ("goaway", 5)
         assert client.answered() == {1, 3, 5}
@@ -347,7 +271,7 @@ async def test_goaway_stream_still_uploading_completes_later_streams_ignored() -
             assert client.request("c") == 5
             client.conn.send_data(3, chat_body(), end_stream=True)
             await client.flush()
-            await client.until_eof()
+            await client.until_closed()
     assert client.answered() == {1, 3}
     assert client.status() == {1: 200, 3: 200}
     assert client.ended == {1, 3}
@@ -392,7 +316,7 @@ async def test_refused_stream_counts_towards_goaway_after() -> None:
             client.request("b", path=MODELS)
             client.request("c", path=MODELS)
             await client.flush()
-            await client.until_eof()
+            await client.until_closed()
     assert client.goaways == [(3, NO_ERROR)]
     assert dict(client.resets) == {1: [REFUSED]}
     assert client.status() == {3: 200}
@@ -405,18 +329,7 @@ async def test_refused_stream_counts_towards_goaway_after() -> None:
 async def h11_exchange(
     stream: ByteStream, client: h11.Connection, body: bytes, client_id: str
 ) -> tuple[h11.Response, bytes]:
-    request = h11.Request(
-        method="POST",
-        target=CHAT,
-        headers=[
-            ("host", "localhost"),
-            ("content-type", "application/json"),
-            ("content-length", str(len(body))),
-            ("x-client-request-id", client_id),
-        ],
-    )
-    data = client.send(request) + client.send(h11.Data(data=body))
-    await stream.send(data + client.send(h11.EndOfMessage()))
+    await stream.send(h11_post(client, body, ("x-client-request-id", client_id)))
     response: h11.Response | None = None
     content = b""
     with anyio.fail_after(5):
@@ -445,7 +358,7 @@ async def test_close_after_marks_the_nth_reply_and_closes(tls: bool) -> None:
             second, events = await h11_exchange(
                 stream, client, chat_body(stream=True), "two"
             )
-            assert await read_until_eof(stream) == b""
+            assert await read_until_eof(stream, broken_is_eof=True) == b""
     assert dict(first.headers).get(b"connection") is None
     assert dict(second.headers)[b"connection"] == b"close"
     assert dict(second.headers)[b"content-type"] == b"text/event-stream"
@@ -479,10 +392,10 @@ async def test_idle_close_http1_after_the_last_reply_and_before_the_first() -> N
         async with await connect(server, "http/1.1") as stream:
             client = h11.Connection(h11.CLIENT)
             response, _ = await h11_exchange(stream, client, chat_body(), "x")
-            assert await read_until_eof(stream) == b""
+            assert await read_until_eof(stream, broken_is_eof=True) == b""
         elapsed = anyio.current_time() - started
         async with await connect(server, "http/1.1") as silent:
-            assert await read_until_eof(silent) == b""
+            assert await read_until_eof(silent, broken_is_eof=True) == b""
     assert response.status_code == 200
     assert elapsed >= 0.5
     assert server.connections_opened == 2
@@ -496,10 +409,10 @@ async def test_idle_close_http2_sends_goaway_with_the_last_accepted_stream() -> 
             client.request("slow")
             client.request("fast", path=MODELS)
             await client.flush()
-            await client.until_eof()
+            await client.until_closed()
         elapsed = anyio.current_time() - started
         async with await RawH2.open(server) as silent:
-            await silent.until_eof()
+            await silent.until_closed()
     assert client.goaways == [(3, NO_ERROR)]
     assert client.log[-1] == ("goaway", 3)
     assert client.ended == {1, 3}
@@ -780,10 +693,7 @@ def test_openai_duration_format(milliseconds: int, text: str) -> None:
 
 
 async def test_command_line_fault_options() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "ailib_sc.testing",
+    options = (
         "--close-after=1",
         "--rate-limit-rpm=1",
         "--failure-rate=1",
@@ -792,23 +702,17 @@ async def test_command_line_fault_options() -> None:
         "--goaway-after=5",
         "--idle-close=30",
         "--no-record",
-    ]
-    with anyio.fail_after(30):
-        async with await anyio.open_process(command, cwd=ROOT) as process:
-            assert process.stdout is not None
-            lines = BufferedByteReceiveStream(process.stdout)
-            url = (await lines.receive_until(b"\n", 200)).decode()
-            async with h1_pool() as pool:
-                replies = [
-                    Reply(
-                        await pool.request(
-                            "POST", url + "/chat/completions", content=chat_body()
-                        )
+    )
+    async with command_line_server(*options) as url:
+        async with h1_pool() as pool:
+            replies = [
+                Reply(
+                    await pool.request(
+                        "POST", url + "/chat/completions", content=chat_body()
                     )
-                    for _ in range(2)
-                ]
-            process.terminate()
-            assert await process.wait() == 0
+                )
+                for _ in range(2)
+            ]
     assert [r.status for r in replies] == [503, 429]
     assert [r.headers.get("connection") for r in replies] == ["close", "close"]
     # Real time passes between the two: only the limit and the count are exact.

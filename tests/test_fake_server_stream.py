@@ -12,44 +12,41 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import anyio
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import h11
 import httpcore
 import pytest
 from anyio.abc import ByteStream
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ailib_sc.testing import FakeProviderServer, StreamOutcome
 
+from ._raw_clients import (
+    CHAT_PATH as CHAT,
+)
+from ._raw_clients import (
+    HELLO,
+    USAGE,
+    H2Client,
+    RawStream,
+    command_line_server,
+    connect,
+    h2_headers,
+    h2c_pool,
+    h11_post,
+    read_until_eof,
+    split_events,
+)
+from ._raw_clients import chat_body as plain_chat_body
+
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
-CHAT = "/v1/chat/completions"
-HELLO = "Hello! How can I assist you today?"
 HELLO_WORDS = ["Hello!", " How", " can", " I", " assist", " you", " today?"]
-USAGE = {
-    "prompt_tokens": 19,
-    "completion_tokens": 10,
-    "total_tokens": 29,
-    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 0,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
 DONE = b"data: [DONE]\n\n"
 MALFORMED = b'data: {"id": \n\n'
 ERROR = (
@@ -60,12 +57,7 @@ PROTOCOLS = ["http1", "h2c", "h2-tls", "http1-tls"]
 
 
 def chat_body(**extra: Any) -> bytes:
-    body = {
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "Hi"}],
-        "stream": True,
-    }
-    return json.dumps({**body, **extra}).encode()
+    return plain_chat_body(**{"stream": True, **extra})
 
 
 def make_server(protocol: str = "http1", **kwargs: Any) -> FakeProviderServer:
@@ -99,17 +91,7 @@ def content_pieces(events: list[bytes], index: int = 0) -> list[str]:
 # -- hand-driven clients -------------------------------------------------------
 
 
-async def connect(server: FakeProviderServer, alpn: str | None = None) -> ByteStream:
-    if server.ca_file is None:
-        return await anyio.connect_tcp("127.0.0.1", server.port)
-    context = server.client_ssl_context()
-    context.set_alpn_protocols([alpn or "http/1.1"])
-    return await anyio.connect_tcp(
-        "localhost", server.port, ssl_context=context, tls_standard_compatible=False
-    )
-
-
-class H1:
+class H1(RawStream):
     """An h11 client that keeps each chunk of a chunked body as one item."""
 
     def __init__(self, stream: ByteStream) -> None:
@@ -125,17 +107,7 @@ class H1:
         return cls(await connect(server, "http/1.1"))
 
     async def send(self, body: bytes) -> None:
-        request = h11.Request(
-            method="POST",
-            target=CHAT,
-            headers=[
-                ("host", "localhost"),
-                ("content-type", "application/json"),
-                ("content-length", str(len(body))),
-            ],
-        )
-        data = self.conn.send(request) + self.conn.send(h11.Data(data=body))
-        await self.stream.send(data + self.conn.send(h11.EndOfMessage()))
+        await self.stream.send(h11_post(self.conn, body))
 
     async def step(self) -> None:
         try:
@@ -168,116 +140,39 @@ class H1:
                 await self.step()
         return self.chunks
 
-    async def aclose(self) -> None:
-        await anyio.aclose_forcefully(self.stream)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class H2:
+class H2(H2Client):
     """An h2 client that records every DATA frame per stream, unjoined."""
 
     def __init__(self, stream: ByteStream) -> None:
-        self.stream = stream
-        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
-        self.conn = h2.connection.H2Connection(config=config)
-        self.headers: dict[int, dict[bytes, bytes]] = {}
+        super().__init__(stream)
         self.frames: defaultdict[int, list[bytes]] = defaultdict(list)
-        self.ended: set[int] = set()
         self.resets: dict[int, int] = {}
-        self.pings = 0
-        self.closed = False
         self.stream_acks_held: set[int] = set()  # ack only the connection window
-
-    @classmethod
-    async def open(cls, server: FakeProviderServer) -> H2:
-        client = cls(await connect(server, "h2"))
-        client.conn.initiate_connection()
-        await client.flush()
-        return client
-
-    async def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
-            await self.stream.send(data)
 
     async def request(self, body: bytes) -> int:
         stream_id: int = self.conn.get_next_available_stream_id()
-        headers = [
-            (b":method", b"POST"),
-            (b":path", CHAT.encode()),
-            (b":scheme", b"http"),
-            (b":authority", b"localhost"),
-            (b"content-type", b"application/json"),
-        ]
+        headers = [*h2_headers("POST", CHAT), (b"content-type", b"application/json")]
         self.conn.send_headers(stream_id, headers)
         self.conn.send_data(stream_id, body, end_stream=True)
         await self.flush()
         return stream_id
 
-    async def ping(self) -> None:
-        """Round-trip a PING: everything the server sent before it has arrived."""
-        wanted = self.pings + 1
-        self.conn.ping(b"%08d" % wanted)
-        await self.flush()
-        await self.until(lambda: self.pings >= wanted)
+    def _on_data(self, event: h2.events.DataReceived) -> None:
+        if event.data:
+            self.frames[event.stream_id].append(event.data)
+        size = event.flow_controlled_length
+        if event.stream_id in self.stream_acks_held:
+            self.conn.increment_flow_control_window(size)
+        else:
+            self.conn.acknowledge_received_data(size, event.stream_id)
 
-    async def _pump(self) -> None:
-        try:
-            data = await self.stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
-            self.closed = True
-            return
-        for event in self.conn.receive_data(data):
-            if isinstance(event, h2.events.ResponseReceived):
-                self.headers[event.stream_id] = dict(event.headers)
-            elif isinstance(event, h2.events.DataReceived):
-                if event.data:
-                    self.frames[event.stream_id].append(event.data)
-                size = event.flow_controlled_length
-                if event.stream_id in self.stream_acks_held:
-                    self.conn.increment_flow_control_window(size)
-                else:
-                    self.conn.acknowledge_received_data(size, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                self.ended.add(event.stream_id)
-            elif isinstance(event, h2.events.StreamReset):
-                self.resets[event.stream_id] = event.error_code
-            elif isinstance(event, h2.events.PingAckReceived):
-                self.pings += 1
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                self.closed = True
-        if not self.closed:
-            await self.flush()
-
-    async def until(self, done: Callable[[], bool]) -> None:
-        with anyio.fail_after(10):
-            while not done():
-                if self.closed:
-                    raise AssertionError("the server closed the connection")
-                await self._pump()
-
-    async def until_closed(self) -> None:
-        with anyio.fail_after(10):
-            while not self.closed:
-                await self._pump()
+    def _on_reset(self, event: h2.events.StreamReset) -> None:
+        self.resets[event.stream_id] = event.error_code
 
     async def read(self, stream_id: int) -> list[bytes]:
         await self.until(lambda: stream_id in self.ended or stream_id in self.resets)
         return self.frames[stream_id]
-
-    async def aclose(self) -> None:
-        await anyio.aclose_forcefully(self.stream)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 async def stream_once(
@@ -383,18 +278,12 @@ async def test_http10_client_gets_an_unframed_stream_ended_by_close() -> None:
         )
         async with await connect(server) as stream:
             await stream.send(request)
-            received = b""
-            with anyio.fail_after(10):
-                while True:
-                    try:
-                        received += await stream.receive()
-                    except anyio.EndOfStream:
-                        break
+            received = await read_until_eof(stream, seconds=10)
         await server.wait_for_stream_outcomes(1)
     head, _, data = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     assert b"transfer-encoding" not in head.lower()
-    events = [e + b"\n\n" for e in data.split(b"\n\n")[:-1]]
+    events = split_events(data)
     assert "".join(content_pieces(events)) == HELLO
     assert events[-1] == DONE
     assert server.stream_outcomes[0].completed
@@ -417,11 +306,7 @@ async def test_http1_request_sent_during_a_stream_is_served_after_it() -> None:
                 await stream.send(
                     b"GET /v1/models HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
                 )
-                while True:
-                    try:
-                        received += await stream.receive()
-                    except anyio.EndOfStream:
-                        break
+                received += await read_until_eof(stream, seconds=10)
         await server.wait_for_stream_outcomes(1)
     first, _, second = received.partition(b"\r\n0\r\n\r\n")
     assert first.endswith(b"\r\ne\r\n" + DONE)  # the last chunk: 14 bytes
@@ -838,7 +723,7 @@ async def test_100_concurrent_streams_on_one_h2_connection() -> None:
     release = anyio.Event()
     async with (
         make_server() as server,
-        httpcore.AsyncConnectionPool(http1=False, http2=True) as pool,
+        h2c_pool() as pool,
     ):
         url = server.base_url + "/chat/completions"
         await pool.request("POST", url, content=chat_body(stream=False))
@@ -859,7 +744,7 @@ async def test_100_concurrent_streams_on_one_h2_connection() -> None:
         assert server.connections_opened == 0
     assert server.max_concurrent_requests == 100
     for body in bodies:
-        events = [e + b"\n\n" for e in body.split(b"\n\n")[:-1]]
+        events = split_events(body)
         assert "".join(content_pieces(events)) == HELLO
         assert events[-1] == DONE
     assert all(o.completed and o.events_sent == 33 for o in server.stream_outcomes)
@@ -893,27 +778,13 @@ async def test_20000_chunk_stream(protocol: str) -> None:
 
 
 async def test_command_line_stream_defaults() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "ailib_sc.testing",
-        "--stream-chunks",
-        "3",
-        "--stream-delay",
-        "0.001",
-    ]
-    with anyio.fail_after(30):
-        async with await anyio.open_process(command, cwd=ROOT) as process:
-            assert process.stdout is not None
-            lines = BufferedByteReceiveStream(process.stdout)
-            url = (await lines.receive_until(b"\n", 200)).decode()
-            async with httpcore.AsyncConnectionPool() as pool:
-                response = await pool.request(
-                    "POST", url + "/chat/completions", content=chat_body()
-                )
-            process.terminate()
-            assert await process.wait() == 0
-    events = [e + b"\n\n" for e in response.content.split(b"\n\n")[:-1]]
+    options = ("--stream-chunks", "3", "--stream-delay", "0.001")
+    async with command_line_server(*options) as url:
+        async with httpcore.AsyncConnectionPool() as pool:
+            response = await pool.request(
+                "POST", url + "/chat/completions", content=chat_body()
+            )
+    events = split_events(response.content)
     assert content_pieces(events) == [
         "Hello! How c",
         "an I assist",
