@@ -318,14 +318,6 @@ class AiClient:
             **stream,  # type: ignore[arg-type]
         )
 
-    def _request_id(self, headers: list[tuple[bytes, bytes]]) -> str | None:
-        """The provider's request id from raw response headers, if present."""
-        names = self._request_id_names
-        for name, value in headers:
-            if name.lower() in names:
-                return value.decode("latin-1")
-        return None
-
     def _headers_for_call(
         self, base: list[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
