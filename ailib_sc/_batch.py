@@ -36,6 +36,7 @@ from ._errors import (
     TransportTimeoutError,
 )
 from ._policy import RetryPolicy, backoff_delay, should_retry
+from ._tasks import enter_task_group, leave_task_group
 from ._types import ChatCompletionResponse
 
 if TYPE_CHECKING:
@@ -316,10 +317,8 @@ class BatchStream:
 
     async def __aenter__(self) -> BatchStream:
         self._client._check_open()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        tg.start_soon(self._feed)
+        self._tg = await enter_task_group()
+        self._tg.start_soon(self._feed)
         return self
 
     async def __aexit__(
@@ -329,10 +328,7 @@ class BatchStream:
         tb: TracebackType | None,
     ) -> None:
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            # Exit without the caller's exception: it propagates unwrapped.
-            await tg.__aexit__(None, None, None)
+        await leave_task_group(tg)
         self._recv.close()
 
     async def _feed(self) -> None:

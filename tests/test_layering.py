@@ -22,6 +22,7 @@ LAYERS = {
     "_registry": 0,
     "_validate": 0,
     "_policy": 0,
+    "_tasks": 0,
     "_chunks": 0,
     "_wire": 1,
     "_sse": 1,

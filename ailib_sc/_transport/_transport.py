@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
 
 from .._errors import ClientClosedError
+from .._tasks import enter_task_group, leave_task_group
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, make_ssl_context, network_backend
 from ._pool import Mode, OriginPool
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import ssl
     from types import TracebackType
 
+    import anyio.abc
     import httpcore
 
     from .._config import Settings, Timeouts
@@ -67,9 +68,7 @@ class Transport:
 
     async def __aenter__(self) -> Transport:
         self._backend = network_backend()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
+        self._tg = await enter_task_group()
         return self
 
     async def __aexit__(
@@ -80,11 +79,7 @@ class Transport:
     ) -> None:
         await self.aclose()
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            # Exit the reader task group without the caller's exception: it is the
-            # caller's to propagate, unwrapped by any exception group.
-            await tg.__aexit__(None, None, None)
+        await leave_task_group(tg)
 
     async def aclose(self) -> None:
         """Close every connection; idempotent."""
