@@ -35,7 +35,8 @@ from ._errors import (
     RequestTimeoutError,
     TransportTimeoutError,
 )
-from ._policy import RetryPolicy, backoff_delay, should_retry
+from ._policy import RetryPolicy
+from ._retry import retrying
 from ._tasks import enter_task_group, leave_task_group
 from ._types import ChatCompletionResponse
 
@@ -161,6 +162,9 @@ class _Controller:
         if self.rpm:
             self.interval = 1.05 * 60.0 / self.rpm
 
+    def count_retry(self) -> None:
+        self.retries += 1
+
     def on_failure(self, err: AiLibError) -> None:
         if not (self.adaptive and isinstance(err, _THROTTLES)):
             return
@@ -193,30 +197,30 @@ async def _run_item(
         client._tag(err)
         err.attempts = 0  # nothing was sent
         return err
-    n = 0
-    while True:
-        n += 1
+
+    async def attempt(n: int) -> ChatCompletionResponse:
         ctrl.attempts += 1
-        try:
-            async with ctrl.limiter:
-                # Pace after taking a permit: a start spaced by the pacer must not
-                # then queue behind the limiter and leave in a burst.
-                await ctrl.wait_turn()
-                resp = await client._attempt(body, headers, n)
-        except AiLibError as err:
-            client._tag(err)
-            err.attempts = n
-            ctrl.on_failure(err)
-            if policy is None or not should_retry(policy, err, n):
-                return err
-            ctrl.retries += 1
-            # In a smart batch a Retry-After already paused the whole batch, so
-            # the item only backs off on top; a plain batch honours it per item.
-            hint = None if ctrl.adaptive else err.retry_after
-            await anyio.sleep(backoff_delay(policy, n, hint))
-            continue
+        async with ctrl.limiter:
+            # Pace after taking a permit: a start spaced by the pacer must not
+            # then queue behind the limiter and leave in a burst.
+            await ctrl.wait_turn()
+            resp = await client._attempt(body, headers, n)
         ctrl.on_success(resp.stats)
         return resp
+
+    try:
+        # In a smart batch a Retry-After already paused the whole batch, so the
+        # item only backs off on top; a plain batch honours it per item.
+        return await retrying(
+            policy,
+            attempt,
+            on_failure=ctrl.on_failure,
+            on_retry=ctrl.count_retry,
+            retry_after_in_backoff=not ctrl.adaptive,
+        )
+    except AiLibError as err:
+        client._tag(err)
+        return err
 
 
 async def run_batch(

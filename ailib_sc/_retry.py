@@ -21,19 +21,35 @@ T = TypeVar("T")
 
 
 async def retrying(
-    policy: RetryPolicy | None, attempt: Callable[[int], Awaitable[T]]
+    policy: RetryPolicy | None,
+    attempt: Callable[[int], Awaitable[T]],
+    *,
+    on_failure: Callable[[AiLibError], None] | None = None,
+    on_retry: Callable[[], None] | None = None,
+    retry_after_in_backoff: bool = True,
 ) -> T:
     """Run ``attempt(1)``, ``attempt(2)``, ... under ``policy`` until one succeeds.
 
     Every :class:`AiLibError` that surfaces records in ``attempts`` how many
     attempts were made. Cancellation is never caught: a cancelled backoff wait or
     attempt propagates at once.
+
+    Args:
+        policy: the policy; None makes exactly one attempt.
+        attempt: makes attempt number ``n`` (1-based).
+        on_failure: told of every failed attempt, before the retry decision.
+        on_retry: told each time a retry was decided.
+        retry_after_in_backoff: wait at least the error's ``retry_after``
+            before retrying; a smart batch passes False, having paused the whole
+            batch for it already.
     """
     if policy is None:
         try:
             return await attempt(1)
         except AiLibError as err:
             err.attempts = 1
+            if on_failure is not None:
+                on_failure(err)
             raise
     start = time.monotonic()
     deadline = None if policy.deadline is None else start + policy.deadline
@@ -54,10 +70,15 @@ async def retrying(
             )
         except AiLibError as err:
             err.attempts = n
+            if on_failure is not None:
+                on_failure(err)
             if not should_retry(policy, err, n):
                 raise
-            delay = backoff_delay(policy, n, err.retry_after)
+            hint = err.retry_after if retry_after_in_backoff else None
+            delay = backoff_delay(policy, n, hint)
             if deadline is not None and time.monotonic() + delay >= deadline:
                 raise
+            if on_retry is not None:
+                on_retry()
             await anyio.sleep(delay)
             n += 1

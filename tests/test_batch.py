@@ -20,6 +20,7 @@ from ailib_sc import (
     RetryPolicy,
     Role,
     ServerError,
+    TransportTimeoutError,
 )
 
 from .conftest import Served
@@ -214,3 +215,19 @@ async def test_batch_stream_body_exception_propagates_unwrapped(
                 async for _ in results:
                     raise KeyError("mine")
         assert client.statistics().in_use == 0
+
+
+async def test_batch_items_honour_the_attempt_timeout(h2_server: Served) -> None:
+    release = anyio.Event()
+    h2_server.server.script(200, hold_until=release)
+    policy = RetryPolicy(max_attempts=1, attempt_timeout=0.2)
+    async with h2_server.client() as client:
+        results = await client.chat_completion_batch(
+            [req(0), req(1)], concurrency=1, retry=policy
+        )
+        release.set()
+    first, second = results
+    assert isinstance(first, TransportTimeoutError)
+    assert "attempt_timeout" in first.message
+    assert first.attempts == 1
+    assert isinstance(second, ChatCompletionResponse)
