@@ -18,7 +18,6 @@ with full-jitter backoff, keeping the item's ``x-client-request-id``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING
 
@@ -131,7 +130,7 @@ class _Controller:
         """Wait out a batch-wide pause and the pacing interval."""
         if not self.adaptive:
             return
-        now = time.monotonic()
+        now = anyio.current_time()
         start = max(now, self.pause_until, self.next_start)
         self.next_start = start + self.interval
         self.waited += self.interval  # starts are serialised: wall time, not per task
@@ -171,7 +170,7 @@ class _Controller:
         self.throttled += 1
         if isinstance(err, RateLimitError):
             self._pace()
-        now = time.monotonic()
+        now = anyio.current_time()
         if err.retry_after is not None:
             until = now + min(err.retry_after, _SMART_POLICY.max_retry_after)
             if until > self.pause_until:
@@ -246,7 +245,7 @@ async def run_batch(
     limiter = anyio.CapacityLimiter(concurrency)
     ctrl = _Controller(limiter, adaptive=adaptive, maximum=maximum)
     indices = iter(range(len(items)))
-    started = time.monotonic()
+    started = anyio.current_time()
 
     async def worker() -> None:
         for i in indices:
@@ -278,7 +277,7 @@ async def run_batch(
         final_concurrency=ctrl.limit,
         peak_concurrency=ctrl.peak,
         rate_limit_wait=ctrl.waited,
-        elapsed=time.monotonic() - started,
+        elapsed=anyio.current_time() - started,
     )
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -51,14 +50,14 @@ async def retrying(
             if on_failure is not None:
                 on_failure(err)
             raise
-    start = time.monotonic()
+    start = anyio.current_time()
     deadline = None if policy.deadline is None else start + policy.deadline
     n = 1
     while True:
         try:
             limit = policy.attempt_timeout
             if deadline is not None:
-                left = deadline - time.monotonic()
+                left = deadline - anyio.current_time()
                 limit = left if limit is None else min(limit, left)
             if limit is None:
                 return await attempt(n)
@@ -76,7 +75,7 @@ async def retrying(
                 raise
             hint = err.retry_after if retry_after_in_backoff else None
             delay = backoff_delay(policy, n, hint)
-            if deadline is not None and time.monotonic() + delay >= deadline:
+            if deadline is not None and anyio.current_time() + delay >= deadline:
                 raise
             if on_retry is not None:
                 on_retry()
