@@ -10,19 +10,18 @@ provider, for trio and asyncio programs.
 
 from __future__ import annotations
 
-from ._batch import BatchResults as BatchResults
-from ._batch import BatchStatistics as BatchStatistics
-from ._batch import BatchStream as BatchStream
+from typing import TYPE_CHECKING
+
 from ._chunks import ChatCompletionChunk as ChatCompletionChunk
 from ._chunks import ChunkChoice as ChunkChoice
 from ._chunks import Delta as Delta
 from ._chunks import FunctionCallDelta as FunctionCallDelta
 from ._chunks import ToolCallDelta as ToolCallDelta
 from ._client import AiClient as AiClient
-from ._client import ClientState as ClientState
 from ._config import ConnectionOptions as ConnectionOptions
 from ._content import Content as Content
 from ._content import ContentPart as ContentPart
+from ._engine import ClientState as ClientState
 from ._errors import AiLibError as AiLibError
 from ._errors import ApiError as ApiError
 from ._errors import AuthenticationError as AuthenticationError
@@ -50,6 +49,7 @@ from ._errors import RemoteProtocolError as RemoteProtocolError
 from ._errors import RequestRefusedError as RequestRefusedError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import ResponseDecodeError as ResponseDecodeError
+from ._errors import ResponseTooLargeError as ResponseTooLargeError
 from ._errors import ServerError as ServerError
 from ._errors import TransportError as TransportError
 from ._errors import TransportTimeoutError as TransportTimeoutError
@@ -60,9 +60,7 @@ from ._quick import quick_chat_text as quick_chat_text
 from ._registry import AuthStyle as AuthStyle
 from ._registry import Provider as Provider
 from ._registry import ProviderConfig as ProviderConfig
-from ._streaming import CancelHandle as CancelHandle
-from ._streaming import ChatCompletionStream as ChatCompletionStream
-from ._streaming import StreamWithCancel as StreamWithCancel
+from ._secret import SecretStr as SecretStr
 from ._types import CallStats as CallStats
 from ._types import ChatCompletionRequest as ChatCompletionRequest
 from ._types import ChatCompletionResponse as ChatCompletionResponse
@@ -82,7 +80,41 @@ from ._types import ToolChoice as ToolChoice
 from ._types import ToolChoiceFunction as ToolChoiceFunction
 from ._types import Usage as Usage
 
+if TYPE_CHECKING:
+    from ._batch import BatchResults as BatchResults
+    from ._batch import BatchStatistics as BatchStatistics
+    from ._batch import BatchStream as BatchStream
+    from ._streaming import CancelHandle as CancelHandle
+    from ._streaming import ChatCompletionStream as ChatCompletionStream
+    from ._streaming import StreamWithCancel as StreamWithCancel
+
 __version__ = "0.1.0"
+
+# Loaded on first use: only a call needs them, and `import ailib_sc` stays cheap.
+_LAZY = {
+    "BatchResults": "_batch",
+    "BatchStatistics": "_batch",
+    "BatchStream": "_batch",
+    "CancelHandle": "_streaming",
+    "ChatCompletionStream": "_streaming",
+    "StreamWithCancel": "_streaming",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ailib_sc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"ailib_sc.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = (
     "AiClient",
@@ -141,8 +173,10 @@ __all__ = (
     "RequestTimeoutError",
     "ResponseDecodeError",
     "ResponseFormat",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "Role",
+    "SecretStr",
     "ServerError",
     "StreamWithCancel",
     "Tool",

@@ -43,10 +43,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
-    from ._client import AiClient
+    from ._engine import Engine
     from ._types import CallStats, ChatCompletionRequest
 
-__all__ = ["BatchResults", "BatchStatistics", "BatchStream", "run_batch"]
+__all__ = [
+    "SMART_POLICY",
+    "BatchResults",
+    "BatchStatistics",
+    "BatchStream",
+    "run_batch",
+]
 
 BatchItem = ChatCompletionResponse | AiLibError
 _THROTTLES = (
@@ -56,7 +62,7 @@ _THROTTLES = (
     RequestTimeoutError,
     TransportTimeoutError,
 )
-_SMART_POLICY = RetryPolicy(max_attempts=6, base_delay=0.25, max_delay=20.0)
+SMART_POLICY = RetryPolicy(max_attempts=6, base_delay=0.25, max_delay=20.0)
 
 
 class BatchStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,7 +178,7 @@ class _Controller:
             self._pace()
         now = anyio.current_time()
         if err.retry_after is not None:
-            until = now + min(err.retry_after, _SMART_POLICY.max_retry_after)
+            until = now + min(err.retry_after, SMART_POLICY.max_retry_after)
             if until > self.pause_until:
                 self.waited += until - max(now, self.pause_until)  # wall time added
                 self.pause_until = until
@@ -185,15 +191,15 @@ class _Controller:
 
 
 async def _run_item(
-    client: AiClient,
+    engine: Engine,
     request: ChatCompletionRequest,
     policy: RetryPolicy | None,
     ctrl: _Controller,
 ) -> BatchItem:
     try:
-        body, headers = client._prepare(request)
+        call = engine.prepare(request, stream=False)
     except AiLibError as err:
-        client._tag(err)
+        engine.tag(err)
         err.attempts = 0  # nothing was sent
         return err
 
@@ -203,7 +209,7 @@ async def _run_item(
             # Pace after taking a permit: a start spaced by the pacer must not
             # then queue behind the limiter and leave in a burst.
             await ctrl.wait_turn()
-            resp = await client._attempt(body, headers, n)
+            resp = await engine.attempt(call, n)
         ctrl.on_success(resp.stats)
         return resp
 
@@ -218,12 +224,32 @@ async def _run_item(
             retry_after_in_backoff=not ctrl.adaptive,
         )
     except AiLibError as err:
-        client._tag(err)
+        engine.tag(err)
+        return err
+
+
+async def _guarded_item(
+    engine: Engine,
+    index: int,
+    request: ChatCompletionRequest,
+    policy: RetryPolicy | None,
+    ctrl: _Controller,
+) -> BatchItem:
+    """:func:`_run_item`, with any other exception (a bug, not an API failure)
+    kept in the item's slot rather than cancelling its siblings."""
+    try:
+        return await _run_item(engine, request, policy, ctrl)
+    except Exception as exc:
+        err = AiLibError(
+            f"unexpected {type(exc).__name__} in batch item {index}: {exc}",
+            provider=engine.provider.id,
+        )
+        err.__cause__ = exc
         return err
 
 
 async def run_batch(
-    client: AiClient,
+    engine: Engine,
     requests: Iterable[ChatCompletionRequest],
     *,
     concurrency: int,
@@ -249,14 +275,7 @@ async def run_batch(
 
     async def worker() -> None:
         for i in indices:
-            try:
-                slots[i] = await _run_item(client, items[i], policy, ctrl)
-            except Exception as exc:  # a bug, not an API failure: keep it in its slot
-                err = AiLibError(
-                    f"unexpected {type(exc).__name__} in batch item {i}: {exc}"
-                )
-                err.__cause__ = exc
-                slots[i] = err
+            slots[i] = await _guarded_item(engine, i, items[i], policy, ctrl)
 
     workers = min(maximum if adaptive else concurrency, len(items))
     async with anyio.create_task_group() as tg:
@@ -296,7 +315,7 @@ class BatchStream:
 
     def __init__(
         self,
-        client: AiClient,
+        engine: Engine,
         requests: Iterable[ChatCompletionRequest]
         | AsyncIterable[ChatCompletionRequest],
         concurrency: int,
@@ -304,7 +323,7 @@ class BatchStream:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
-        self._client = client
+        self._engine = engine
         self._requests = requests
         self._concurrency = concurrency
         self._policy = policy
@@ -319,7 +338,7 @@ class BatchStream:
         self.completed = 0
 
     async def __aenter__(self) -> BatchStream:
-        self._client._check_open()
+        self._engine.check_open()
         self._tg = await enter_task_group()
         self._tg.start_soon(self._feed)
         return self
@@ -335,7 +354,7 @@ class BatchStream:
         self._recv.close()
 
     async def _feed(self) -> None:
-        client, policy = self._client, self._policy
+        engine, policy = self._engine, self._policy
         ctrl = _Controller(
             anyio.CapacityLimiter(self._concurrency),
             adaptive=False,
@@ -345,7 +364,7 @@ class BatchStream:
 
         async def item(i: int, request: ChatCompletionRequest) -> None:
             try:
-                result = await _run_item(client, request, policy, ctrl)
+                result = await _guarded_item(engine, i, request, policy, ctrl)
                 await self._send.send((i, result))
                 self.completed += 1
             finally:

@@ -18,18 +18,27 @@ from ._client import AiClient
 from ._config import ConnectionOptions
 from ._errors import AiLibError
 from ._registry import Provider
-from ._types import ChatCompletionRequest, Message, Role
+from ._types import ChatCompletionRequest, Message
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
 __all__ = ["main"]
 
+# Shown by --help, so plain text: no reST markup (the module docstring is for
+# Sphinx readers).
+_DESCRIPTION = """\
+Talk to an LLM provider from the shell (also: python -m ailib_sc).
+
+chat and models read the key from <PROVIDER>_API_KEY (OPENAI_API_KEY, ...),
+and <PROVIDER>_BASE_URL and <PROVIDER>_MODEL when set. demo needs no key and
+no network: it starts the bundled fake provider server on loopback and talks
+to it over HTTP/1.1 and HTTP/2.
+"""
+
 
 def _request(model: str, prompt: str) -> ChatCompletionRequest:
-    return ChatCompletionRequest(
-        model=model, messages=[Message(role=Role.USER, content=prompt)]
-    )
+    return ChatCompletionRequest(model, [Message.user(prompt)])
 
 
 async def _demo() -> None:
@@ -84,7 +93,11 @@ async def _models(provider: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ailib-sc`` script. Returns the exit status."""
-    parser = argparse.ArgumentParser(prog="ailib-sc", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ailib-sc",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--backend",
         choices=("asyncio", "trio"),
@@ -92,13 +105,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="event loop to run on (default asyncio)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="chat and list models against the bundled local server")
-    chat = sub.add_parser("chat", help="one chat completion against a real provider")
-    chat.add_argument("prompt")
-    chat.add_argument("--provider", default="openai")
-    chat.add_argument("--model", default="auto")
-    models = sub.add_parser("models", help="list a provider's models")
-    models.add_argument("--provider", default="openai")
+    known = ", ".join(p.value for p in Provider)
+    provider_help = f"provider name, one of {known} (default openai)"
+    demo_help = "chat and list models against the bundled local server"
+    sub.add_parser(
+        "demo", help=demo_help, description=demo_help + " (no key, no network)"
+    )
+    chat_help = "one chat completion against a real provider"
+    chat = sub.add_parser("chat", help=chat_help, description=chat_help)
+    chat.add_argument("prompt", help="the user message to send")
+    chat.add_argument("--provider", default="openai", help=provider_help)
+    chat.add_argument(
+        "--model",
+        default="auto",
+        help="model id; auto (the default) means <PROVIDER>_MODEL, else the "
+        "provider's default model",
+    )
+    models_help = "list a provider's models"
+    models = sub.add_parser("models", help=models_help, description=models_help)
+    models.add_argument("--provider", default="openai", help=provider_help)
     args = parser.parse_args(argv)
 
     job: Callable[[], Awaitable[None]]

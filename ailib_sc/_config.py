@@ -10,6 +10,7 @@ then defaults.
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -19,9 +20,17 @@ import msgspec
 
 from ._errors import ConfigurationError, MissingApiKeyError
 from ._policy import RetryPolicy
-from ._registry import AuthStyle, ProviderConfig
+from ._registry import AuthStyle, ProviderConfig, check_base_url
+from ._secret import SecretStr, reveal
 
-__all__ = ["ConnectionOptions", "Settings", "Timeouts", "resolve"]
+__all__ = [
+    "ConnectionOptions",
+    "Settings",
+    "Timeouts",
+    "check_headers",
+    "is_secret_header",
+    "resolve",
+]
 
 _VERSION = "0.1.0"
 
@@ -31,7 +40,11 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         base_url: API root overriding the provider's (and ``<PROVIDER>_BASE_URL``).
-        api_key: the key; never appears in any repr, log or error message.
+        api_key: the key, as a ``str`` or :class:`SecretStr`. A ``str`` is
+            wrapped in a :class:`SecretStr` at construction, so the key never
+            appears in any repr, log or error message, and
+            ``msgspec.json.encode(options)`` or ``msgspec.to_builtins(options)``
+            raise ``TypeError`` rather than write it out.
         proxy: ``http://[user:pass@]host:port`` proxy for all requests (https
             providers are reached through a CONNECT tunnel, still TLS end to end).
         trust_env: also read ``AI_PROXY_URL``, ``HTTPS_PROXY``/``HTTP_PROXY``/
@@ -52,7 +65,20 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
         http2: None (default) = HTTP/2 via TLS ALPN on https, HTTP/1.1 on http;
             True = also HTTP/2 with prior knowledge (h2c) on http; False = HTTP/1.1 only.
         max_concurrency: client-wide cap on requests and open streams (None = no cap).
-        headers: extra headers sent with every request.
+        max_response_bytes: cap on the body of a non-streamed response, in bytes
+            (default 32 MiB); a longer body fails the call rather than growing
+            memory without bound.
+        max_event_bytes: cap on one event of a stream (one SSE event or one
+            NDJSON line), in bytes (default 8 MiB).
+        headers: extra headers sent with every request. Names must be HTTP
+            tokens; values must be Latin-1 text without control characters
+            (tab excepted) or surrounding whitespace. Headers the client manages
+            are refused: ``host``, ``content-length``, hop-by-hop headers
+            (``connection``, ``keep-alive``, ``proxy-connection``,
+            ``transfer-encoding``, ``upgrade``, ``te``, ``trailer``) and HTTP/2
+            pseudo-headers (``:path``...). Values of headers whose name contains
+            ``key``, ``token``, ``auth``, ``secret``, ``cookie``, ``signature``
+            or ``password`` are masked in the repr.
         verify: verify TLS certificates against the system trust store (or
             ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); False disables verification
             (testing only).
@@ -62,10 +88,13 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
         close_timeout: bound on shielded cleanup when a call is cancelled (default 5).
         retry: the :class:`RetryPolicy` for every call of the client; None (the
             default) retries nothing. A call's own ``retry=`` overrides it.
+
+    The values are checked when a client is built: ``AiClient(provider,
+    options)`` raises :exc:`ConfigurationError` naming the bad field or header.
     """
 
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | SecretStr | None = None
     proxy: str | None = None
     trust_env: bool = False
     timeout: float | None = None
@@ -77,12 +106,18 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     idle_timeout: float = 15.0
     http2: bool | None = None
     max_concurrency: int | None = None
+    max_response_bytes: int = 32 * 1024 * 1024
+    max_event_bytes: int = 8 * 1024 * 1024
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     verify: bool = True
     ca_file: str | None = None
     ssl_context: ssl.SSLContext | None = None
     close_timeout: float = 5.0
     retry: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            msgspec.structs.force_setattr(self, "api_key", SecretStr(self.api_key))
 
     def __repr__(self) -> str:
         parts = []
@@ -95,8 +130,7 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
                 parts.append("api_key='***'")
             elif name == "headers":
                 masked = {
-                    k: "***" if k.lower() in _SECRET_HEADERS else v
-                    for k, v in value.items()
+                    k: "***" if is_secret_header(k) else v for k, v in value.items()
                 }
                 parts.append(f"headers={masked!r}")
             elif name == "proxy":
@@ -110,9 +144,121 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _DEFAULTS: dict[str, Any] = {}
-_SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key"}
+
+# A header is taken for a credential when its name holds one of these words, so
+# that gateway-specific names (x-portkey-api-key, x-auth-token, cookie, ...) are
+# masked without a list to keep up to date. ailib_sc.testing keeps a copy.
+_SECRET_WORDS = ("key", "token", "auth", "secret", "cookie", "signature", "password")
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header named ``name`` may carry a credential (any case).
+
+    True when the name contains ``key``, ``token``, ``auth``, ``secret``,
+    ``cookie``, ``signature`` or ``password``: ``Authorization``, ``x-api-key``,
+    ``X-Auth-Token``, ``Cookie``... Such values are masked wherever a repr shows
+    headers.
+    """
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+# RFC 9110 §5.6.2: token = 1*tchar.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than HTAB (RFC 9110 §5.5 field-vchar / obs-text).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HOP_BY_HOP = (
+    "is a hop-by-hop header, which the client manages (HTTP/2 forbids it); remove it"
 )
+_MANAGED = {
+    "connection": _HOP_BY_HOP,
+    "keep-alive": _HOP_BY_HOP,
+    "proxy-connection": _HOP_BY_HOP,
+    "transfer-encoding": _HOP_BY_HOP,
+    "upgrade": _HOP_BY_HOP,
+    "te": _HOP_BY_HOP,
+    "trailer": _HOP_BY_HOP,
+    "host": "is set by the client from the URL; change base_url instead",
+    "content-length": "is set by the client from the body; remove it",
+}
+
+
+def check_headers(
+    headers: Mapping[str, str], *, where: str
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Check user-supplied headers and encode them for the wire.
+
+    Args:
+        headers: header names to values, as the user gave them.
+        where: what to call them in an error (``"ConnectionOptions.headers"``,
+            ``"extra_headers"``...).
+
+    Returns:
+        ``(name, value)`` pairs, names lower-cased, both Latin-1 encoded, in the
+        order given. When two names differ only in case, the last value wins (at
+        the position of the first).
+
+    Raises:
+        ConfigurationError: naming ``where``, the header and the fix, when a name
+            is not an RFC 9110 token; a name is ``host``, ``content-length``, a
+            hop-by-hop header or an HTTP/2 pseudo-header (``:path``); a value is
+            not a ``str``, holds a control character other than tab (CR, LF,
+            NUL...), has leading or trailing whitespace, or is not Latin-1. The
+            message never shows a value, which may be a credential.
+    """
+    if not headers:
+        return ()
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(
+            f"{where} must be a mapping of header names to values, got "
+            f"{type(headers).__name__}"
+        )
+    out: dict[bytes, bytes] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str):
+            raise ConfigurationError(
+                f"{where}: header names must be str, got {type(name).__name__}"
+            )
+        lowered = name.lower()
+        if lowered.startswith(":"):
+            raise ConfigurationError(
+                f"{where}: header {name!r} is an HTTP/2 pseudo-header, which the "
+                "client sets; remove it"
+            )
+        if not _TOKEN.fullmatch(name):
+            raise ConfigurationError(
+                f"{where}: header name {name!r} is not an HTTP token; use letters, "
+                "digits and !#$%&'*+-.^_`|~ only (no spaces, colons or line breaks)"
+            )
+        problem = _MANAGED.get(lowered)
+        if problem is not None:
+            raise ConfigurationError(f"{where}: header {name!r} {problem}")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"{where}: the value of header {name!r} must be a str, got "
+                f"{type(value).__name__}"
+            )
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            raise ConfigurationError(
+                f"{where}: the value of header {name!r} contains the control "
+                f"character {ord(bad.group()):#04x} (CR, LF, NUL and other control "
+                "characters would corrupt or split the request); remove it"
+            )
+        if value != value.strip(" \t"):
+            raise ConfigurationError(
+                f"{where}: the value of header {name!r} has leading or trailing "
+                "whitespace; strip it"
+            )
+        try:
+            encoded = value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigurationError(
+                f"{where}: the value of header {name!r} is not Latin-1 text; send "
+                "ASCII (percent-encode or base64-encode anything else)"
+            ) from None
+        out[lowered.encode("ascii")] = encoded
+    return tuple(out.items())
 
 
 def _mask_url(url: str) -> str:
@@ -189,13 +335,10 @@ def resolve(
         or (env.get(provider.base_url_env) if provider.base_url_env else None)
         or provider.base_url
     )
-    if not base_url.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"base_url must start with http:// or https://, got {base_url!r}"
-        )
+    check_base_url(base_url)
     base_url = base_url.rstrip("/")
 
-    api_key = options.api_key or provider.api_key
+    api_key = reveal(options.api_key) or reveal(provider.api_key)
     if api_key is None:
         for name in provider.key_env:
             value = env.get(name)
@@ -211,9 +354,24 @@ def resolve(
                 "environment, or pass ConnectionOptions(api_key=...)",
                 provider=provider.id,
             )
+        # The messages never show the key, not even a part of it.
         if any(c in api_key for c in "\r\n\0"):
             raise ConfigurationError("the API key contains a line break or NUL byte")
-        key = api_key.encode("latin-1", "replace")
+        if _CONTROL.search(api_key):
+            raise ConfigurationError(
+                "the API key contains a control character; check how it was read"
+            )
+        if api_key != api_key.strip(" \t"):
+            raise ConfigurationError(
+                "the API key has leading or trailing whitespace; strip it"
+            )
+        try:
+            key = api_key.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigurationError(
+                "the API key contains characters outside Latin-1; check that the "
+                "right value was set (keys are ASCII)"
+            ) from None
         header = {
             AuthStyle.BEARER: (b"authorization", b"Bearer " + key),
             AuthStyle.X_API_KEY: (b"x-api-key", key),
@@ -247,6 +405,12 @@ def resolve(
             f"ConnectionOptions.max_concurrency must be >= 1 or None, got {options.max_concurrency}"
         )
     _check_positive("idle_timeout", options.idle_timeout)
+    for name in ("max_response_bytes", "max_event_bytes"):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(
+                f"ConnectionOptions.{name} must be an int >= 1 (bytes), got {value!r}"
+            )
 
     proxy = options.proxy
     no_proxy: tuple[str, ...] = ()
@@ -268,16 +432,17 @@ def resolve(
             "TLS end to end through an http:// proxy's CONNECT tunnel)"
         )
 
-    headers = {"user-agent": f"ailib_sc/{_VERSION}", "accept": "application/json"}
-    headers.update({k.lower(): v for k, v in provider.headers.items()})
-    headers.update({k.lower(): v for k, v in options.headers.items()})
+    headers = {
+        b"user-agent": f"ailib_sc/{_VERSION}".encode("ascii"),
+        b"accept": b"application/json",
+    }
+    headers.update(check_headers(provider.headers, where="ProviderConfig.headers"))
+    headers.update(check_headers(options.headers, where="ConnectionOptions.headers"))
     return Settings(
         provider=provider,
         base_url=base_url,
         auth_headers=auth,
-        headers=tuple(
-            (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
-        ),
+        headers=tuple(headers.items()),
         api_key=api_key,
         timeouts=timeouts,
         proxy=proxy,

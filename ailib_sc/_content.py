@@ -71,6 +71,10 @@ class Content:
 
         text: str
 
+        def as_text(self) -> str:
+            """This part's text."""
+            return self.text
+
     class Image(
         msgspec.Struct, frozen=True, kw_only=True, tag="image", tag_field="type"
     ):
@@ -88,6 +92,10 @@ class Content:
         name: str | None = None
         detail: str | None = None
 
+        def as_text(self) -> str:
+            """An image has no text: always ``""``."""
+            return ""
+
     class Audio(
         msgspec.Struct, frozen=True, kw_only=True, tag="audio", tag_field="type"
     ):
@@ -99,6 +107,28 @@ class Content:
 
         url: str
         mime: str | None = None
+
+        def as_text(self) -> str:
+            """An audio clip has no text: always ``""``."""
+            return ""
+
+    @staticmethod
+    def as_text(
+        content: str | Text | Image | Audio | list[Text | Image | Audio] | None,
+    ) -> str:
+        """The text of any message content, as in ai-lib's ``Content::as_text``.
+
+        A ``str`` is returned as is; a text part gives its text; a list gives its
+        text parts joined with no separator; images, audio and None give ``""``.
+        ``Message.as_text()`` is this applied to the message's content.
+        """
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(p.text for p in content if isinstance(p, Content.Text))
+        if isinstance(content, Content.Text):
+            return content.text
+        return ""
 
     @staticmethod
     def data_url(data: bytes, mime: str) -> str:

@@ -16,8 +16,9 @@
     │       ├── ReadTimeoutError      no bytes for ``read_timeout`` seconds
     │       ├── WriteTimeoutError
     │       └── PoolTimeoutError      no connection free for ``pool_timeout``
-    ├── IncompleteStreamError         final() of a stream that did not finish
+    ├── IncompleteStreamError         a stream cut short, or final() of one that did not finish
     ├── ResponseDecodeError           a 2xx body (or stream) we could not decode
+    │   └── ResponseTooLargeError     body over ``max_response_bytes``
     └── ApiError                      the provider answered with an error status
         ├── BadRequestError           400
         │   └── ContextLengthError    413, or the prompt exceeds the context window
@@ -33,7 +34,8 @@
         └── ServerError               (retryable) 5xx
             └── OverloadedError       (retryable) 503 / 529
 
-Classification is data (status and provider code → class), never substring guesses.
+Classification is data (provider code, HTTP status, provider error type → class),
+never substring guesses: see :func:`error_class`.
 Messages never contain an API key: :func:`scrub` removes it from provider text.
 """
 
@@ -77,6 +79,7 @@ __all__ = [
     "RequestRefusedError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "TransportTimeoutError",
@@ -222,12 +225,18 @@ class PoolTimeoutError(TransportTimeoutError):
 
 
 class IncompleteStreamError(AiLibError):
-    """``stream.final()`` on a stream that was cancelled or failed before it
-    finished; ``partial`` holds what arrived."""
+    """A stream that did not finish: the body ended before the provider's
+    terminal signal (cut short by a proxy or gateway), or ``stream.final()`` of a
+    stream that was cancelled or failed; ``partial`` holds what arrived."""
 
 
 class ResponseDecodeError(AiLibError):
     """A success response whose body could not be decoded."""
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A response body exceeded ``ConnectionOptions.max_response_bytes``; raise
+    that limit or ask for less (lower ``max_tokens``, fewer choices ``n``)."""
 
 
 class ApiError(AiLibError):
@@ -341,19 +350,65 @@ _STATUS_CLASSES: dict[int, type[ApiError]] = {
 }
 
 
-def error_class(status: int, code: str | None) -> type[ApiError]:
-    """The class for an HTTP error ``status`` and provider error ``code``."""
-    if code is not None:
-        cls = _CODE_CLASSES.get(code)
-        if cls is not None:
-            return cls
+# Provider error *types*, which decide only when no HTTP status does: an error in
+# a 200 body or mid-stream. OpenAI: invalid_request_error, server_error,
+# service_unavailable_error, and "requests"/"tokens" for its two rate limits
+# (insufficient_quota is in the code table). Anthropic's ErrorType
+# (specs/anthropic/WIRE-NOTES.md): invalid_request_error ... billing_error, plus
+# request_too_large, Cloudflare's 413 in front of it.
+_TYPE_CLASSES: dict[str, type[ApiError]] = {
+    "invalid_request_error": BadRequestError,
+    "authentication_error": AuthenticationError,
+    "permission_error": PermissionDeniedError,
+    "not_found_error": NotFoundError,
+    "rate_limit_error": RateLimitError,
+    "requests": RateLimitError,
+    "tokens": RateLimitError,
+    "billing_error": QuotaExceededError,
+    "request_too_large": ContextLengthError,
+    "overloaded_error": OverloadedError,
+    "service_unavailable_error": OverloadedError,
+    "timeout_error": ServerError,
+    "api_error": ServerError,
+    "server_error": ServerError,
+}
+
+
+def error_class(
+    status: int | None, code: str | None, type: str | None = None
+) -> type[ApiError]:
+    """The :class:`ApiError` subclass for an error, decided by data in this order.
+
+    1. The provider's error ``code`` (``"insufficient_quota"``,
+       ``"context_length_exceeded"``...), then ``type`` looked up in the same table:
+       these name the problem whatever the status says.
+    2. The HTTP ``status``, when there is one: 400 → :class:`BadRequestError`,
+       ..., other 5xx → :class:`ServerError`, other statuses → :class:`ApiError`.
+    3. With ``status`` None (an error inside a 200 body, or mid-stream), the error
+       ``type`` (``"invalid_request_error"`` → :class:`BadRequestError`,
+       ``"rate_limit_error"`` → :class:`RateLimitError`...), or a ``code`` spelled
+       like one; an unknown or missing type gives :class:`ServerError`.
+
+    The two-argument form ``error_class(status, code or type)`` still works: a type
+    passed as the code is looked up in step 1 and, without a status, in step 3.
+    """
+    for key in (code, type):
+        if key is not None:
+            cls = _CODE_CLASSES.get(key)
+            if cls is not None:
+                return cls
+    if status is None:
+        for key in (type, code):
+            if key is not None:
+                cls = _TYPE_CLASSES.get(key)
+                if cls is not None:
+                    return cls
+        return ServerError
     cls = _STATUS_CLASSES.get(status)
     if cls is not None:
         return cls
     if status >= 500:
         return ServerError
-    if status == 429:
-        return RateLimitError
     return ApiError
 
 

@@ -9,13 +9,16 @@ is a module in ``_wire/`` plus rows that name it.
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
 
 import enum
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
 from ._errors import ConfigurationError
+from ._secret import SecretStr
 
-__all__ = ["AuthStyle", "Provider", "ProviderConfig"]
+__all__ = ["AuthStyle", "Provider", "ProviderConfig", "check_base_url"]
 
 
 class AuthStyle(enum.StrEnum):
@@ -45,7 +48,9 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
         base_url_env: environment variable overriding ``base_url``.
         model_env: environment variable naming the model for ``model="auto"``.
         default_model: model used for ``"auto"`` when ``model_env`` is unset.
-        api_key: a key bound to this provider (custom gateways); never shown in repr.
+        api_key: a key bound to this provider (custom gateways). A ``str`` is
+            wrapped in a :class:`SecretStr`, so it is never shown in a repr and
+            serialisers refuse it.
         headers: extra headers sent with every request.
         request_id_headers: response headers that carry the provider's request id.
     """
@@ -60,9 +65,13 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     base_url_env: str | None = None
     model_env: str | None = None
     default_model: str | None = None
-    api_key: str | None = None
+    api_key: str | SecretStr | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     request_id_headers: tuple[str, ...] = ("x-request-id", "request-id")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            msgspec.structs.force_setattr(self, "api_key", SecretStr(self.api_key))
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
@@ -75,6 +84,65 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
         yield "id", self.id
         yield "base_url", self.base_url
         yield "api_key", None if self.api_key is None else "***"
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def check_base_url(url: str) -> None:
+    """Check that ``url`` can be an API root: ``http(s)://host[:port][/path]``.
+
+    Raises:
+        ConfigurationError: naming what is wrong and what to use instead; a URL
+            with credentials is shown with them masked.
+    """
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"base_url must start with http:// or https://, got {_shown(url)!r}"
+        )
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        raise ConfigurationError(
+            f"base_url {_shown(url)!r} contains spaces, control or non-ASCII "
+            "characters; percent-encode them (an IDN host in its xn-- form)"
+        )
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise ConfigurationError(
+            f"base_url {_shown(url)!r} is not a valid URL; use "
+            "http(s)://host[:port]/path"
+        ) from None
+    if "@" in parts.netloc:
+        raise ConfigurationError(
+            f"base_url {_shown(url)!r} contains credentials; remove user:password@ "
+            "and pass the key as api_key"
+        )
+    if not parts.hostname:
+        raise ConfigurationError(
+            f"base_url {_shown(url)!r} has no host; use http(s)://host[:port]/path"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigurationError(
+            f"base_url {_shown(url)!r} has a query or fragment; give the API root "
+            "only (paths are appended to it), and send parameters in the request"
+        )
+
+
+def _shown(url: str) -> str:
+    """``url`` with any ``user:password@`` part masked, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc_end = len(rest)
+    for stop in "/?#":
+        i = rest.find(stop)
+        if i != -1:
+            netloc_end = min(netloc_end, i)
+    userinfo, at, _ = rest[:netloc_end].rpartition("@")
+    if not at:
+        return url
+    return f"{scheme}://***@{rest[len(userinfo) + 1 :]}"
 
 
 def _row(pid: str, base_url: str, default_model: str, **kw: Any) -> ProviderConfig:
@@ -112,7 +180,7 @@ class Provider(enum.StrEnum):
         name: str,
         base_url: str,
         *,
-        api_key: str | None = None,
+        api_key: str | SecretStr | None = None,
         api_key_env: str | None = None,
         auth: AuthStyle | None = None,
         headers: dict[str, str] | None = None,
@@ -123,23 +191,31 @@ class Provider(enum.StrEnum):
         """Describe an OpenAI-compatible gateway (vLLM, LiteLLM proxy, LocalAI, ...).
 
         Args:
-            name: short id used in errors and env names (``MYGW`` → ``MYGW_MODEL``).
-            base_url: API root with version segment, ``http://127.0.0.1:8000/v1``.
-            api_key: the key; never shown in any repr.
+            name: short id used in errors and env names (``MYGW`` → ``MYGW_MODEL``):
+                letters, digits, ``.``, ``_`` and ``-``, starting with a letter
+                or digit.
+            base_url: API root with version segment, ``http://127.0.0.1:8000/v1``;
+                no credentials, query or fragment.
+            api_key: the key, as a ``str`` or :class:`SecretStr`; never shown in
+                any repr.
             api_key_env: env var to read the key from when ``api_key`` is None.
             auth: header style; defaults to Bearer if a key or key env is given,
                 else no auth.
-            headers: extra headers for every request.
+            headers: extra headers for every request; checked when a client is
+                built (see :class:`ConnectionOptions` ``headers``).
             chat_path / models_path: endpoint paths under ``base_url``.
             default_model: model for ``model="auto"``.
 
         Raises:
-            ConfigurationError: ``base_url`` is not an http(s) URL.
+            ConfigurationError: ``name`` is empty or has other characters, or
+                ``base_url`` is not an ``http(s)://host[:port][/path]`` URL.
         """
-        if not base_url.startswith(("http://", "https://")):
+        if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(
-                f"base_url must start with http:// or https://, got {base_url!r}"
+                f"provider name {name!r} is not usable; use letters, digits, '.', "
+                "'_' and '-' (it names the <NAME>_MODEL variable), e.g. 'my-gateway'"
             )
+        check_base_url(base_url)
         if auth is None:
             auth = AuthStyle.BEARER if (api_key or api_key_env) else AuthStyle.NONE
         env = name.upper().replace("-", "_")

@@ -37,7 +37,7 @@ async def retrying(
         policy: the policy; None makes exactly one attempt.
         attempt: makes attempt number ``n`` (1-based).
         on_failure: told of every failed attempt, before the retry decision.
-        on_retry: told each time a retry was decided.
+        on_retry: told each time a retry is about to be made (after the wait).
         retry_after_in_backoff: wait at least the error's ``retry_after``
             before retrying; a smart batch passes False, having paused the whole
             batch for it already.
@@ -77,7 +77,11 @@ async def retrying(
             delay = backoff_delay(policy, n, hint)
             if deadline is not None and anyio.current_time() + delay >= deadline:
                 raise
+            await anyio.sleep(delay)
+            # A wait that ended late (the process was suspended, the loop
+            # blocked) may end past the deadline: no attempt without a budget.
+            if deadline is not None and anyio.current_time() >= deadline:
+                raise
             if on_retry is not None:
                 on_retry()
-            await anyio.sleep(delay)
             n += 1

@@ -54,7 +54,7 @@ import msgspec
 
 from ailib_sc._errors import ResponseDecodeError
 
-__all__ = ["NDJSONSplitter", "SSEDecoder", "SSEEvent"]
+__all__ = ["NDJSONEvents", "NDJSONSplitter", "SSEDecoder", "SSEEvent"]
 
 _BOM: Final = b"\xef\xbb\xbf"
 _DEFAULT_MAX: Final = 8 * 1024 * 1024
@@ -85,8 +85,8 @@ class SSEEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 def _line_error(kind: str, offset: int, limit: int, knob: str) -> ResponseDecodeError:
     return ResponseDecodeError(
         f"{kind} line starting at byte offset {offset} of the stream is longer "
-        f"than {knob}={limit} bytes; raise {knob} if the provider really sends "
-        "lines this long"
+        f"than {knob}={limit} bytes; raise ConnectionOptions(max_event_bytes=...) "
+        "if the provider really sends lines this long"
     )
 
 
@@ -324,7 +324,8 @@ class SSEDecoder:
         return ResponseDecodeError(
             f"SSE event data grew past max_event_bytes={self._max} bytes with the "
             f"data line starting at byte offset {offset} of the stream; raise "
-            "max_event_bytes if the provider really sends events this large"
+            "ConnectionOptions(max_event_bytes=...) if the provider really sends "
+            "events this large"
         )
 
     def end(self) -> list[SSEEvent]:
@@ -450,3 +451,29 @@ class NDJSONSplitter:
         line = bytes(self._buf).removesuffix(b"\r")
         self._buf.clear()
         return [line] if line and not line.isspace() else []
+
+
+class NDJSONEvents:
+    """NDJSON lines as events: each line becomes ``SSEEvent(data=line)``, so every
+    family's stream decoder takes the same event type whatever the framing.
+
+    Args:
+        max_line_bytes: the longest line accepted, in bytes (default 8 MiB).
+    """
+
+    __slots__ = ("_split",)
+
+    def __init__(self, *, max_line_bytes: int = _DEFAULT_MAX) -> None:
+        self._split = NDJSONSplitter(max_line_bytes=max_line_bytes)
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """The complete lines in ``data`` (and what was buffered), as events.
+
+        Raises:
+            ResponseDecodeError: a line exceeds ``max_line_bytes``.
+        """
+        return [SSEEvent(data=line) for line in self._split.feed(data)]
+
+    def end(self) -> list[SSEEvent]:
+        """The final unterminated line, if any, as an event."""
+        return [SSEEvent(data=line) for line in self._split.end()]

@@ -23,22 +23,20 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ._chunks import ChunkAssembler
 from ._errors import AiLibError, IncompleteStreamError
 from ._retry import retrying
-from ._sse import SSEDecoder
-from ._validate import validate_request
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
     from types import TracebackType
 
     from ._chunks import ChatCompletionChunk
-    from ._client import AiClient
+    from ._engine import Call, Engine
     from ._policy import RetryPolicy
     from ._transport import Response
     from ._types import CallStats, ChatCompletionRequest, ChatCompletionResponse, Usage
@@ -58,13 +56,18 @@ class ChatCompletionStream:
 
     Raises:
         InvalidRequestError: on entry: the request is malformed; nothing was sent.
+        ConfigurationError: on entry: a bad ``extra_headers`` entry.
         ApiError: on entry, the provider answered with an error status; while
             iterating, the provider sent an error frame mid-stream.
         TransportError: on entry, connect / timeout / protocol failures; while
             iterating, :class:`ReadTimeoutError` when no bytes arrived for
             ``read_timeout`` seconds between chunks, or
             :class:`RemoteProtocolError` when the server broke off the stream.
-        ResponseDecodeError: while iterating, a malformed event.
+        IncompleteStreamError: while iterating, the body ended cleanly but
+            before the provider's terminal signal (a cut-off stream is never
+            reported as complete).
+        ResponseDecodeError: while iterating, a malformed event, or one larger
+            than ``max_event_bytes``.
 
     Every error raised while iterating carries ``partial``: the response
     assembled from what arrived before it.
@@ -72,13 +75,15 @@ class ChatCompletionStream:
 
     def __init__(
         self,
-        client: AiClient,
+        engine: Engine,
         request: ChatCompletionRequest,
         retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._client = client
+        self._engine = engine
         self._request = request
         self._retry = retry
+        self._extra_headers = extra_headers
         self._attempts = 1
         import anyio.lowlevel  # 3.5 ms to import: deferred to the first stream
 
@@ -88,11 +93,12 @@ class ChatCompletionStream:
         self._cancel_requested = False
         self._response: Response | None = None
         self._permit = False
-        self._sse = SSEDecoder()
-        self._decoder: Any = client._codec.StreamDecoder()
+        self._framer = engine.framer()
+        self._decoder = engine.codec.stream_decoder()
         self._asm = ChunkAssembler()
         self._pending: deque[ChatCompletionChunk] = deque()
         self._body_done = False
+        self._ending = False  # the body ended; the end check is still to come
         self._finished = False
         self._exited = False
         self.cancelled = False
@@ -122,13 +128,14 @@ class ChatCompletionStream:
     # ------------------------------------------------------------ context manager
 
     async def __aenter__(self) -> ChatCompletionStream:
-        client = self._client
-        client._check_open()
-        validate_request(self._request)
-        model = client.resolve_model(self._request.model)
-        body: bytes = client._codec.encode_request(
-            self._request, model=model, stream=True
-        )
+        engine = self._engine
+        try:
+            call = engine.prepare(
+                self._request, stream=True, extra_headers=self._extra_headers
+            )
+        except AiLibError as err:
+            engine.tag(err)
+            raise
         scope = self._scope = anyio.CancelScope()
         scope.__enter__()
         self._scope_open = True
@@ -136,7 +143,7 @@ class ChatCompletionStream:
             scope.cancel()
         self._t0 = time.monotonic()
         try:
-            await self._open(body)
+            await self._open(call)
         except BaseException as exc:
             await self._close()
             self._scope_open = False
@@ -147,34 +154,20 @@ class ChatCompletionStream:
                 self._stats = self._make_stats()
                 return self
             if isinstance(exc, AiLibError):
-                client._tag(exc)
+                engine.tag(exc)
             raise
         return self
 
-    async def _open(self, body: bytes) -> None:
-        client = self._client
-        limiter = client._limiter
-        if limiter is not None:
-            await limiter.acquire()
-            self._permit = True
-        endpoint = client._chat
-        headers = client._headers_for_call(client._post_headers)
-        policy = (
-            self._retry if self._retry is not None else client._settings.options.retry
-        )
+    async def _open(self, call: Call) -> None:
+        engine = self._engine
+        # The permit is this stream's (borrower: the stream object), held until
+        # the block exits, whichever task opened it.
+        self._permit = await engine.acquire_permit(self)
+        policy = self._retry if self._retry is not None else engine.retry
 
         async def attempt(n: int) -> None:
             self._attempts = n
-            resp = await client._transport.request(
-                endpoint.origin, b"POST", endpoint.target, headers, body
-            )
-            if resp.status >= 300:
-                try:
-                    data = await resp.read()
-                finally:
-                    await resp.aclose()
-                raise client._error(resp.status, resp.header_map(), data)
-            self._response = resp
+            self._response = await engine.open_stream(call)
             self._t_headers = time.monotonic() - self._t0
 
         # Retries happen only here, before any chunk reached the caller.
@@ -188,9 +181,7 @@ class ChatCompletionStream:
         finally:
             if self._permit:
                 self._permit = False
-                limiter = self._client._limiter
-                if limiter is not None:
-                    limiter.release()
+                self._engine.release_permit(self)
 
     async def __aexit__(
         self,
@@ -228,6 +219,8 @@ class ChatCompletionStream:
             await self._read_more()
             if pending:
                 return pending.popleft()
+        if self._ending:
+            self._end()
         raise StopAsyncIteration
 
     async def _read_more(self) -> None:
@@ -239,24 +232,37 @@ class ChatCompletionStream:
             data = await resp.receive()
             if data is None:
                 self._body_done = True
-                events = self._sse.end()
-                self._finished = True
+                events = self._framer.end()
             else:
-                events = self._sse.feed(data)
+                events = self._framer.feed(data)
             now = time.monotonic()
             decoder = self._decoder
             for ev in events:
-                chunk = decoder.feed(ev.event, ev.data)
-                if chunk is None:
-                    continue
-                self._count(chunk, now)
-                self._pending.append(chunk)
+                for chunk in decoder.feed(ev):
+                    self._count(chunk, now)
+                    self._pending.append(chunk)
+            if data is None:
+                self._ending = True  # checked once the chunks above are taken
         except AiLibError as err:
             self._body_done = True
-            self.error = err
-            err.partial = self._asm.response(self._make_stats())
-            self._client._tag(err)
+            self._fail(err)
             raise
+
+    def _end(self) -> None:
+        """The body ended cleanly: did the stream finish? (The family's
+        terminal signal; a cut-off stream is an error, never complete.)"""
+        self._ending = False
+        try:
+            self._decoder.end()
+        except AiLibError as err:
+            self._fail(err)
+            raise
+        self._finished = True
+
+    def _fail(self, err: AiLibError) -> None:
+        self.error = err
+        err.partial = self._asm.response(self._make_stats())
+        self._engine.tag(err)
 
     def _count(self, chunk: ChatCompletionChunk, now: float) -> None:
         last = self._t_last
@@ -291,10 +297,12 @@ class ChatCompletionStream:
             while not self._body_done:
                 await self._read_more()
             self._pending.clear()
+            if self._ending:
+                self._end()
         if not self._finished:
             err = IncompleteStreamError(
                 "the stream did not finish (cancelled or failed); see .partial",
-                provider=self._client.provider.id,
+                provider=self._engine.provider.id,
             )
             err.partial = self.partial
             raise err
@@ -306,7 +314,7 @@ class ChatCompletionStream:
         if chunks >= 2 and self._t_last is not None and self._t_first_chunk is not None:
             mean = (self._t_last - self._t_first_chunk) / (chunks - 1)
         resp = self._response
-        return self._client._stats(
+        return self._engine.stats(
             resp.headers if resp is not None else [],
             resp.http_version if resp is not None else "",
             self._t0,

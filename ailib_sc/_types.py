@@ -136,6 +136,12 @@ class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True):
 class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One chat message, in requests and in responses.
 
+    Build one with a field per keyword, or with a shortcut per role::
+
+        Message.system("Be brief.")
+        Message.user([Content.Text("What is this?"), Content.image_file("x.png")])
+        Message.tool('{"temp": 21}', tool_call_id="call_1")
+
     Attributes:
         role: who speaks (:class:`Role` or its string value).
         content: a ``str``, one :class:`Content` part, a list of parts, or None
@@ -157,24 +163,64 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     refusal: str | None = None
     reasoning_content: str | None = None
 
+    @classmethod
+    def system(cls, content: MessageContent, *, name: str | None = None) -> "Message":
+        """A ``Role.SYSTEM`` message: ``Message.system("Be brief.")``."""
+        return cls(role=Role.SYSTEM, content=content, name=name)
+
+    @classmethod
+    def user(cls, content: MessageContent, *, name: str | None = None) -> "Message":
+        """A ``Role.USER`` message; ``content`` is text, a part or a list of parts."""
+        return cls(role=Role.USER, content=content, name=name)
+
+    @classmethod
+    def assistant(
+        cls,
+        content: MessageContent = None,
+        *,
+        name: str | None = None,
+        tool_calls: list[ToolCall] | None = None,
+    ) -> "Message":
+        """A ``Role.ASSISTANT`` message, e.g. an earlier answer or its tool calls."""
+        return cls(
+            role=Role.ASSISTANT, content=content, name=name, tool_calls=tool_calls
+        )
+
+    @classmethod
+    def tool(
+        cls, content: MessageContent, *, tool_call_id: str, name: str | None = None
+    ) -> "Message":
+        """A ``Role.TOOL`` message: the result of the tool call ``tool_call_id``."""
+        return cls(
+            role=Role.TOOL, content=content, tool_call_id=tool_call_id, name=name
+        )
+
     def text(self) -> str:
         """The message's text: ``content`` if a string, else its text parts joined."""
-        c = self.content
-        if isinstance(c, str):
-            return c
-        if c is None:
-            return ""
-        if isinstance(c, Content.Text):
-            return c.text
-        if isinstance(c, list):
-            return "".join(p.text for p in c if isinstance(p, Content.Text))
-        return ""
+        return Content.as_text(self.content)
+
+    def as_text(self) -> str:
+        """The same as :meth:`text`, under ai-lib's name."""
+        return Content.as_text(self.content)
+
+
+class _RequestHead(msgspec.Struct, frozen=True, omit_defaults=True):
+    # The two fields ChatCompletionRequest takes positionally: msgspec's kw_only
+    # applies to the fields a class defines, and base fields come first, so the
+    # encoded order stays model, messages, ...
+    model: str
+    messages: list[Message]
 
 
 class ChatCompletionRequest(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
+    _RequestHead, frozen=True, kw_only=True, omit_defaults=True
 ):
     """A chat completion request. Fields left at None are not sent.
+
+    ``model`` and ``messages`` may be given positionally, every other field by
+    keyword only::
+
+        ChatCompletionRequest("gpt-4o-mini", [Message.user("Hi")], temperature=0)
 
     Attributes:
         model: model id, or ``"auto"`` for ``<PROVIDER>_MODEL`` / the provider default.
@@ -197,8 +243,6 @@ class ChatCompletionRequest(
             a key here must not repeat a typed field.
     """
 
-    model: str
-    messages: list[Message]
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -330,12 +374,25 @@ class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One model listed by the provider."""
+    """One model listed by the provider.
+
+    Attributes:
+        id: the model id to put in a request's ``model``.
+        object: ``"model"``.
+        created: Unix time the model was created, if the provider says.
+        owned_by: the organisation that owns it, if the provider says.
+    """
 
     id: str
     object: str = "model"
     created: int | None = None
     owned_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name, which is its ``id`` (ai-lib's ``ModelInfo`` has
+        both). A display name some providers send is not kept."""
+        return self.id
 
 
 class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -350,6 +407,8 @@ class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         opened: connections opened since the client started.
         rerouted: requests moved to another connection because the server
             provably had not processed them (GOAWAY, REFUSED_STREAM, failed write).
+        free_permits: ``max_concurrency`` permits not held by a call or an open
+            stream; None when the client has no ``max_concurrency``.
     """
 
     connections: int = 0
@@ -359,6 +418,7 @@ class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
     active_streams: int = 0
     opened: int = 0
     rerouted: int = 0
+    free_permits: int | None = None
 
 
 for _cls in (

@@ -133,8 +133,38 @@ async def test_cancelling_a_batch_keeps_finished_results(served: Served) -> None
 
 async def test_bad_concurrency(h1_server: Served) -> None:
     async with h1_server.client() as client:
-        with pytest.raises(ConfigurationError, match="concurrency must be >= 1"):
+        with pytest.raises(ConfigurationError) as info:
             await client.chat_completion_batch([req(0)], concurrency=0)
+        assert str(info.value) == (
+            "concurrency must be an int >= 1 or None (the default, 16), got 0"
+        )
+        with pytest.raises(ConfigurationError, match="max_concurrency must be"):
+            await client.chat_completion_batch_smart([req(0)], max_concurrency=0)
+        with pytest.raises(ConfigurationError, match=r"batch concurrency must be"):
+            await client.chat_completion_batch_smart(
+                [req(0)], initial_concurrency=9, max_concurrency=4
+            )
+        with pytest.raises(ConfigurationError, match="concurrency must be an int"):
+            client.chat_completion_batch_stream([req(0)], concurrency=True)
+
+
+async def test_concurrency_none_means_the_default(h2_server: Served) -> None:
+    async with h2_server.client() as client:
+        results = await client.chat_completion_batch(
+            [req(i) for i in range(3)], concurrency=None
+        )
+        smart = await client.chat_completion_batch_smart(
+            [req(0)], initial_concurrency=None, max_concurrency=None
+        )
+        async with client.chat_completion_batch_stream(
+            [req(0)], concurrency=None
+        ) as stream:
+            streamed = [item async for item in stream]
+    assert results.statistics is not None
+    assert results.statistics.initial_concurrency == 16
+    assert smart.statistics is not None
+    assert smart.statistics.initial_concurrency == 8
+    assert [i for i, _ in streamed] == [0]
 
 
 async def test_empty_batch(h1_server: Served) -> None:

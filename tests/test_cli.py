@@ -4,11 +4,13 @@ server named by the environment, as a user would run them."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import anyio
 import pytest
 
+from ailib_sc._cli import main
 from ailib_sc.testing import FakeProviderServer
 
 pytestmark = pytest.mark.anyio
@@ -64,3 +66,31 @@ async def test_missing_key_names_the_variable(anyio_backend: str) -> None:
     code, _, err = await _run("chat", "--provider", "groq", "x", env=env)
     assert code == 1
     assert "set GROQ_API_KEY" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        ([], "usage: ailib-sc [-h] [--backend {asyncio,trio}] {demo,chat,models} ..."),
+        (["demo"], "usage: ailib-sc demo [-h]"),
+        (
+            ["chat"],
+            "usage: ailib-sc chat [-h] [--provider PROVIDER] [--model MODEL] prompt",
+        ),
+        (["models"], "usage: ailib-sc models [-h] [--provider PROVIDER]"),
+    ],
+    ids=["main", "demo", "chat", "models"],
+)
+def test_help_is_plain_text(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--help shows no reST markup (``literals``, :class:`roles`): the module
+    docstring is written for Sphinx and must not leak into the terminal."""
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(usage + "\n")
+    assert "`" not in out
+    assert re.search(r":(class|meth|func|exc|attr|mod|doc|ref):", out) is None
+    assert "::" not in out

@@ -17,6 +17,7 @@ from ailib_sc import (
     ProviderConfig,
 )
 from ailib_sc._config import Settings, Timeouts, resolve
+from ailib_sc._secret import SecretStr
 
 SECRET = "sk-secret-123"
 OPENAI_ENV = {"OPENAI_API_KEY": "sk-env-openai"}
@@ -135,6 +136,123 @@ def test_custom_provider_bad_base_url(url: str) -> None:
     )
 
 
+NAME_FIX = (
+    "is not usable; use letters, digits, '.', '_' and '-' (it names the "
+    "<NAME>_MODEL variable), e.g. 'my-gateway'"
+)
+
+
+@pytest.mark.parametrize("name", ["", "my gw", "gw/1", "-gw", "gw\n", "gätewäy", " gw"])
+def test_custom_provider_bad_name(name: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Provider.custom(name, "http://h/v1")
+    assert info.value.message == f"provider name {name!r} {NAME_FIX}"
+
+
+@pytest.mark.parametrize("name", ["gw", "my-gw", "gw.v2", "GW_1", "9gw"])
+def test_custom_provider_good_names(name: str) -> None:
+    assert Provider.custom(name, "http://h/v1").id == name
+
+
+URL_FORM = "use http(s)://host[:port]/path"
+BAD_URLS = [
+    (
+        "http://user:pw@h/v1",
+        "base_url 'http://***@h/v1' contains credentials; remove user:password@ "
+        "and pass the key as api_key",
+    ),
+    (
+        "https://sk-abc@h/v1?x=1",
+        "base_url 'https://***@h/v1?x=1' contains credentials; remove "
+        "user:password@ and pass the key as api_key",
+    ),
+    (
+        "https://h/v1?api-version=1",
+        "base_url 'https://h/v1?api-version=1' has a query or fragment; give the "
+        "API root only (paths are appended to it), and send parameters in the "
+        "request",
+    ),
+    (
+        "https://h/v1#top",
+        "base_url 'https://h/v1#top' has a query or fragment; give the API root "
+        "only (paths are appended to it), and send parameters in the request",
+    ),
+    (
+        "https://h/v1?",
+        "base_url 'https://h/v1?' has a query or fragment; give the API root only "
+        "(paths are appended to it), and send parameters in the request",
+    ),
+    ("http:///v1", f"base_url 'http:///v1' has no host; {URL_FORM}"),
+    ("https://", f"base_url 'https://' has no host; {URL_FORM}"),
+    (
+        "http://h:99999/v1",
+        f"base_url 'http://h:99999/v1' is not a valid URL; {URL_FORM}",
+    ),
+    ("http://h:port/v1", f"base_url 'http://h:port/v1' is not a valid URL; {URL_FORM}"),
+    ("http://[::1/v1", f"base_url 'http://[::1/v1' is not a valid URL; {URL_FORM}"),
+    (
+        "http://h/my v1",
+        "base_url 'http://h/my v1' contains spaces, control or non-ASCII "
+        "characters; percent-encode them (an IDN host in its xn-- form)",
+    ),
+    (
+        "http://h/v1\n",
+        "base_url 'http://h/v1\\n' contains spaces, control or non-ASCII "
+        "characters; percent-encode them (an IDN host in its xn-- form)",
+    ),
+    (
+        "http://bücher.example/v1",
+        "base_url 'http://bücher.example/v1' contains spaces, control or non-ASCII "
+        "characters; percent-encode them (an IDN host in its xn-- form)",
+    ),
+]
+BAD_URL_IDS = [
+    "credentials",
+    "credentials-masked-first",
+    "query",
+    "fragment",
+    "empty-query",
+    "no-host",
+    "scheme-only",
+    "port-range",
+    "port-text",
+    "ipv6-open",
+    "space",
+    "newline",
+    "idn",
+]
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS, ids=BAD_URL_IDS)
+def test_custom_provider_base_url_sanity(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Provider.custom("gw", url)
+    assert info.value.message == message
+    assert "pw" not in message
+    assert "sk-abc" not in message
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS, ids=BAD_URL_IDS)
+def test_option_and_env_base_url_sanity(url: str, message: str) -> None:
+    assert config_error(base_url=url) == message
+    assert config_error(env={**OPENAI_ENV, "OPENAI_BASE_URL": url}) == message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/v1",
+        "https://[::1]:8443/v1",
+        "https://gw.example.com",
+        "http://localhost/openai/deployments/x/",
+        "https://xn--bcher-kva.example/v1",
+    ],
+)
+def test_good_base_urls(url: str) -> None:
+    assert Provider.custom("gw", url).base_url == url.rstrip("/")
+    assert settle(base_url=url).base_url == url.rstrip("/")
+
+
 # ---------------------------------------------------------------- API key
 
 
@@ -142,6 +260,20 @@ def test_key_from_env() -> None:
     s = settle(env={"OPENAI_API_KEY": "sk-env"})
     assert s.api_key == "sk-env"
     assert s.auth_headers == ((b"authorization", b"Bearer sk-env"),)
+
+
+def test_key_may_be_a_secret_str() -> None:
+    s = settle(env={}, api_key=SecretStr("sk-wrapped"))
+    assert s.api_key == "sk-wrapped"
+    assert s.auth_headers == ((b"authorization", b"Bearer sk-wrapped"),)
+    s = settle(gateway(api_key=SecretStr("k-gw")), env={})
+    assert s.api_key == "k-gw"
+    assert s.auth_headers == ((b"authorization", b"Bearer k-gw"),)
+
+
+def test_empty_option_key_falls_through_to_env() -> None:
+    s = settle(env={"OPENAI_API_KEY": "sk-env"}, api_key="")
+    assert s.api_key == "sk-env"
 
 
 def test_option_key_beats_env() -> None:
@@ -244,6 +376,45 @@ def test_key_with_line_break_rejected(key: str, where: str) -> None:
     else:
         msg = config_error(env={"OPENAI_API_KEY": key})
     assert msg == "the API key contains a line break or NUL byte"
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            SECRET + "\x1b",
+            "the API key contains a control character; check how it was read",
+        ),
+        (
+            SECRET + "\x7f",
+            "the API key contains a control character; check how it was read",
+        ),
+        (
+            SECRET + " ",
+            "the API key has leading or trailing whitespace; strip it",
+        ),
+        (
+            "\t" + SECRET,
+            "the API key has leading or trailing whitespace; strip it",
+        ),
+        (
+            SECRET + "\u2013",  # an en dash, pasted from a web page
+            "the API key contains characters outside Latin-1; check that the "
+            "right value was set (keys are ASCII)",
+        ),
+    ],
+    ids=["escape", "del", "trailing-space", "leading-tab", "not-latin-1"],
+)
+@pytest.mark.parametrize("where", ["option", "env"])
+def test_bad_key_rejected_without_showing_it(
+    key: str, message: str, where: str
+) -> None:
+    if where == "option":
+        msg = config_error(env={}, api_key=key)
+    else:
+        msg = config_error(env={"OPENAI_API_KEY": key})
+    assert msg == message
+    assert SECRET not in msg
 
 
 # ---------------------------------------------------------------- base URL
@@ -384,6 +555,25 @@ def test_max_concurrency_zero() -> None:
     assert config_error(max_concurrency=0) == (
         "ConnectionOptions.max_concurrency must be >= 1 or None, got 0"
     )
+
+
+def test_size_cap_defaults() -> None:
+    opts = settle().options
+    assert opts.max_response_bytes == 32 * 1024 * 1024
+    assert opts.max_event_bytes == 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("field", ["max_response_bytes", "max_event_bytes"])
+@pytest.mark.parametrize("value", [0, -1, True, 1.5, None, "1024"])
+def test_bad_size_caps(field: str, value: object) -> None:
+    assert config_error(**{field: value}) == (
+        f"ConnectionOptions.{field} must be an int >= 1 (bytes), got {value!r}"
+    )
+
+
+def test_size_caps_accepted() -> None:
+    opts = settle(max_response_bytes=1, max_event_bytes=2**40).options
+    assert (opts.max_response_bytes, opts.max_event_bytes) == (1, 2**40)
 
 
 def test_limits_accepted() -> None:
@@ -548,6 +738,13 @@ def test_connection_options_repr_defaults() -> None:
 def test_connection_options_repr_masks_credential_headers() -> None:
     opts = ConnectionOptions(headers={"Authorization": f"Bearer {SECRET}"})
     assert SECRET not in repr(opts)
+    assert repr(opts) == "ConnectionOptions(headers={'Authorization': '***'})"
+
+
+def test_connection_options_repr_shows_size_caps_when_set() -> None:
+    assert repr(ConnectionOptions(max_event_bytes=1024)) == (
+        "ConnectionOptions(max_event_bytes=1024)"
+    )
 
 
 def test_custom_provider_repr_has_no_key() -> None:

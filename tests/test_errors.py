@@ -46,8 +46,17 @@ from ailib_sc import (
     WriteTimeoutError,
     _errors,
 )
-from ailib_sc._errors import error_class, hint_for, parse_retry_after, scrub
+from ailib_sc._errors import (
+    ResponseTooLargeError,
+    error_class,
+    hint_for,
+    parse_retry_after,
+    scrub,
+)
 
+# The tree is checked against ``_errors`` itself; that the package re-exports every
+# one of them is checked once, by test_errors_module_all_matches_the_package.
+ERRORS = sorted(_errors.__all__)
 EXPORTED_ERRORS = sorted(
     name
     for name in ailib_sc.__all__
@@ -79,15 +88,15 @@ def _drawn_tree() -> dict[str, str]:
     return parents
 
 
-def test_docstring_tree_lists_every_exported_error() -> None:
+def test_docstring_tree_lists_every_error() -> None:
     drawn = _drawn_tree()
-    assert sorted([*drawn, "AiLibError"]) == EXPORTED_ERRORS
+    assert sorted([*drawn, "AiLibError"]) == ERRORS
 
 
 @pytest.mark.parametrize(("child", "parent"), sorted(_drawn_tree().items()))
 def test_class_bases_match_the_drawing(child: str, parent: str) -> None:
-    cls = getattr(ailib_sc, child)
-    assert cls.__bases__ == (getattr(ailib_sc, parent),)
+    cls = getattr(_errors, child)
+    assert cls.__bases__ == (getattr(_errors, parent),)
 
 
 def test_classes_drawn_retryable_are_retryable() -> None:
@@ -105,12 +114,12 @@ def test_classes_drawn_retryable_are_retryable() -> None:
         "OverloadedError",
     ]
     for name in marked:
-        assert getattr(ailib_sc, name)("x").is_retryable(), name
+        assert getattr(_errors, name)("x").is_retryable(), name
 
 
-@pytest.mark.parametrize("name", EXPORTED_ERRORS)
-def test_every_exported_error_is_an_ailib_error(name: str) -> None:
-    cls = getattr(ailib_sc, name)
+@pytest.mark.parametrize("name", ERRORS)
+def test_every_error_is_an_ailib_error(name: str) -> None:
+    cls = getattr(_errors, name)
     assert issubclass(cls, AiLibError)
     assert issubclass(cls, Exception)
     assert cls.__module__ == "ailib_sc"
@@ -119,6 +128,16 @@ def test_every_exported_error_is_an_ailib_error(name: str) -> None:
 
 def test_errors_module_all_matches_the_package() -> None:
     assert sorted(_errors.__all__) == EXPORTED_ERRORS
+    assert ailib_sc.ResponseTooLargeError is ResponseTooLargeError
+
+
+def test_response_too_large_is_a_decode_error_naming_the_option() -> None:
+    err = ResponseTooLargeError("body over 1024 bytes", status=200)
+    assert isinstance(err, ResponseDecodeError)
+    assert not err.is_retryable()
+    doc = ResponseTooLargeError.__doc__
+    assert doc is not None
+    assert "ConnectionOptions.max_response_bytes" in doc
 
 
 # ---------------------------------------------------------------- classification
@@ -167,6 +186,86 @@ def test_error_class(status: int, code: str | None, cls: type[ApiError]) -> None
 
 
 @pytest.mark.parametrize(
+    ("type_", "cls"),
+    [
+        ("invalid_request_error", BadRequestError),
+        ("authentication_error", AuthenticationError),
+        ("permission_error", PermissionDeniedError),
+        ("not_found_error", NotFoundError),
+        ("rate_limit_error", RateLimitError),
+        ("requests", RateLimitError),
+        ("tokens", RateLimitError),
+        ("billing_error", QuotaExceededError),
+        ("request_too_large", ContextLengthError),
+        ("overloaded_error", OverloadedError),
+        ("service_unavailable_error", OverloadedError),
+        ("timeout_error", ServerError),
+        ("api_error", ServerError),
+        ("server_error", ServerError),
+        ("insufficient_quota", QuotaExceededError),
+        ("some_new_type", ServerError),
+        (None, ServerError),
+    ],
+)
+def test_error_class_without_status_the_type_decides(
+    type_: str | None, cls: type[ApiError]
+) -> None:
+    # An error in a 200 body or mid-stream has no status of its own.
+    assert error_class(None, None, type_) is cls
+    assert error_class(None, None, type=type_) is cls
+
+
+def test_mid_stream_invalid_request_error_is_not_retryable() -> None:
+    cls = error_class(None, None, "invalid_request_error")
+    assert cls is BadRequestError
+    assert not cls("bad tool schema").is_retryable()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "type_", "cls"),
+    [
+        # the code decides first, over status and type
+        (None, "context_length_exceeded", "invalid_request_error", ContextLengthError),
+        (500, "insufficient_quota", "server_error", QuotaExceededError),
+        (None, "model_not_found", "not_found_error", ModelNotFoundError),
+        # a type spelled like a code counts as one
+        (429, None, "insufficient_quota", QuotaExceededError),
+        (500, None, "overloaded_error", OverloadedError),
+        # then the status, over the type
+        (500, None, "invalid_request_error", ServerError),
+        (400, None, "rate_limit_error", BadRequestError),
+        (418, "x", "server_error", ApiError),
+        # without a status: the type, then a code spelled like a type
+        (None, "unknown_code", "authentication_error", AuthenticationError),
+        (None, "server_error", None, ServerError),
+        (None, "rate_limit_error", None, RateLimitError),
+        (None, "unknown_code", None, ServerError),
+    ],
+)
+def test_error_class_order(
+    status: int | None, code: str | None, type_: str | None, cls: type[ApiError]
+) -> None:
+    assert error_class(status, code, type_) is cls
+
+
+@pytest.mark.parametrize(
+    ("status", "code_or_type", "cls"),
+    [
+        (400, "invalid_request_error", BadRequestError),
+        (529, "overloaded_error", OverloadedError),
+        (429, "insufficient_quota", QuotaExceededError),
+        (None, "invalid_request_error", BadRequestError),
+        (None, "permission_error", PermissionDeniedError),
+    ],
+)
+def test_error_class_two_argument_form_still_works(
+    status: int | None, code_or_type: str, cls: type[ApiError]
+) -> None:
+    # openai_chat calls error_class(status, code or type_) until it switches.
+    assert error_class(status, code_or_type) is cls
+
+
+@pytest.mark.parametrize(
     ("cls", "retryable"),
     [
         (AiLibError, False),
@@ -186,6 +285,7 @@ def test_error_class(status: int, code: str | None, cls: type[ApiError]) -> None
         (WriteTimeoutError, True),
         (PoolTimeoutError, True),
         (ResponseDecodeError, False),
+        (ResponseTooLargeError, False),
         (IncompleteStreamError, False),
         (ApiError, False),
         (BadRequestError, False),
@@ -230,6 +330,7 @@ def test_every_exported_error_has_a_retryable_verdict() -> None:
             WriteTimeoutError,
             PoolTimeoutError,
             ResponseDecodeError,
+            ResponseTooLargeError,
             IncompleteStreamError,
             ApiError,
             BadRequestError,
@@ -247,7 +348,7 @@ def test_every_exported_error_has_a_retryable_verdict() -> None:
             OverloadedError,
         )
     }
-    assert sorted(listed) == EXPORTED_ERRORS
+    assert sorted(listed) == ERRORS
 
 
 @pytest.mark.parametrize(

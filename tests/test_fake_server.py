@@ -185,6 +185,155 @@ async def test_models_list_and_retrieve() -> None:
     )
 
 
+PAGED_MODELS = ("m0", "ft:m1:acme::x1", "m2", "m3", "m4")
+
+
+def model_entry(id_: str) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "object": "model",
+        "created": 1686935002,
+        "owned_by": "organization-owner",
+        "shutdown_date": None,
+    }
+
+
+def model_page(ids: tuple[str, ...], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [model_entry(i) for i in ids],
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+        "has_more": has_more,
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "ids", "has_more"),
+    [
+        ("", ("m0", "ft:m1:acme::x1"), True),
+        ("?after=ft%3Am1%3Aacme%3A%3Ax1", ("m2", "m3"), True),
+        ("?after=m3", ("m4",), False),
+        ("?after=m4", (), False),
+        ("?limit=3", ("m0", "ft:m1:acme::x1", "m2"), True),
+        ("?limit=5", PAGED_MODELS, False),
+        ("?limit=100&after=m2", ("m3", "m4"), False),
+        ("?after=m0&limit=1&order=desc", ("ft:m1:acme::x1",), True),
+    ],
+    ids=[
+        "first",
+        "after-quoted",
+        "last",
+        "after-last",
+        "limit",
+        "limit-all",
+        "limit-after",
+        "other-params-ignored",
+    ],
+)
+@pytest.mark.parametrize("make_pool", [h1_pool, h2c_pool], ids=["h1", "h2c"])
+async def test_models_pages(
+    make_pool: Any, query: str, ids: tuple[str, ...], has_more: bool
+) -> None:
+    server = FakeProviderServer(models=PAGED_MODELS, models_page_size=2)
+    async with server, make_pool() as pool:
+        response = await pool.request("GET", server.base_url + "/models" + query)
+    assert (response.status, body_of(response)) == (200, model_page(ids, has_more))
+    assert header(response, b"content-type") == b"application/json"
+
+
+@pytest.mark.parametrize("make_pool", [h1_pool, h2c_pool], ids=["h1", "h2c"])
+async def test_models_cursor_walk_and_retrieve_with_pages(make_pool: Any) -> None:
+    server = FakeProviderServer(models=PAGED_MODELS, models_page_size=2)
+    pages: list[Any] = []
+    async with server, make_pool() as pool:
+        url = server.base_url + "/models"
+        while not pages or pages[-1]["has_more"]:
+            response = await pool.request("GET", url)
+            pages.append(body_of(response))
+            url = server.base_url + "/models?after=" + pages[-1]["last_id"]
+        one = await pool.request("GET", server.base_url + "/models/m3")
+    assert pages == [
+        model_page(("m0", "ft:m1:acme::x1"), True),
+        model_page(("m2", "m3"), True),
+        model_page(("m4",), False),
+    ]
+    assert [r.path for r in server.requests] == [
+        "/v1/models",
+        "/v1/models?after=ft:m1:acme::x1",
+        "/v1/models?after=m3",
+        "/v1/models/m3",
+    ]
+    assert (one.status, body_of(one)) == (200, model_entry("m3"))
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "detail"),
+    [
+        ("?limit=0", "limit", "'0'. Expected an integer >= 1."),
+        ("?limit=-1", "limit", "'-1'. Expected an integer >= 1."),
+        ("?limit=two", "limit", "'two'. Expected an integer >= 1."),
+        ("?limit=", "limit", "''. Expected an integer >= 1."),
+        ("?after=gpt-9", "after", "'gpt-9'. Expected the id of a listed model."),
+        ("?after=", "after", "''. Expected the id of a listed model."),
+    ],
+    ids=["zero", "negative", "word", "empty", "unknown-after", "empty-after"],
+)
+@pytest.mark.parametrize("make_pool", [h1_pool, h2c_pool], ids=["h1", "h2c"])
+async def test_models_page_bad_query_is_400(
+    make_pool: Any, query: str, param: str, detail: str
+) -> None:
+    server = FakeProviderServer(models=PAGED_MODELS, models_page_size=2)
+    async with server, make_pool() as pool:
+        response = await pool.request("GET", server.base_url + "/models" + query)
+    assert (response.status, body_of(response)) == (
+        400,
+        {
+            "error": {
+                "message": f"Invalid '{param}': {detail}",
+                "type": "invalid_request_error",
+                "param": param,
+                "code": "invalid_value",
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("make_pool", [h1_pool, h2c_pool], ids=["h1", "h2c"])
+async def test_models_unpaginated_by_default_ignores_the_query(make_pool: Any) -> None:
+    server = FakeProviderServer(models=PAGED_MODELS + PAGED_MODELS[:1])
+    async with server, make_pool() as pool:
+        response = await pool.request(
+            "GET", server.base_url + "/models?limit=1&after=m2"
+        )
+    assert (response.status, body_of(response)) == (
+        200,
+        {"object": "list", "data": [model_entry(m) for m in (*PAGED_MODELS, "m0")]},
+    )
+
+
+def test_models_page_size_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"^models_page_size=0: must be >= 1 or None$"):
+        FakeProviderServer(models_page_size=0)
+    with pytest.raises(
+        ValueError,
+        match=r"^models: 'a', 'b' listed more than once; give unique ids with "
+        r"models_page_size \(the `after` cursor names an id\)$",
+    ):
+        FakeProviderServer(models=("b", "a", "b", "a", "c"), models_page_size=3)
+
+
+async def test_command_line_models_page_size() -> None:
+    async with command_line_server("--models-page-size", "4") as url:
+        async with h1_pool() as pool:
+            first = await pool.request("GET", url + "/models")
+            rest = await pool.request("GET", url + "/models?after=gpt-4.1&limit=9")
+    assert body_of(first) == model_page(
+        ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"), True
+    )
+    assert body_of(rest) == model_page(("o4-mini", "text-embedding-3-small"), False)
+
+
 async def test_unknown_path_is_404() -> None:
     async with FakeProviderServer() as server, h1_pool() as pool:
         response = await pool.request("DELETE", server.base_url + "/files?limit=1")

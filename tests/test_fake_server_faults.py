@@ -724,3 +724,7 @@ def test_command_line_rejects_bad_fault_options(
 ) -> None:
     assert cli_main(["--goaway-after", "0"]) == 1
     assert capsys.readouterr().err == "error: goaway_after=0: must be >= 1 or None\n"
+    assert cli_main(["--models-page-size", "0"]) == 1
+    assert (
+        capsys.readouterr().err == "error: models_page_size=0: must be >= 1 or None\n"
+    )

@@ -10,6 +10,7 @@ the only timeouts are a client giving up on its own read of a stalled stream.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -36,6 +37,7 @@ from ._raw_clients import (
     RawStream,
     command_line_server,
     connect,
+    h1_pool,
     h2_headers,
     h2c_pool,
     h11_post,
@@ -262,6 +264,8 @@ async def test_default_stream_events_exactly(
         http_version=version,
         events_sent=len(events),
         completed=True,
+        ended_cleanly=True,
+        done_sent=True,
         client_reset=False,
         client_closed=False,
         ended_at=outcome.ended_at,
@@ -464,6 +468,7 @@ async def test_error_at_ends_the_stream_after_an_error_event(protocol: str) -> N
     }
     (outcome,) = server.stream_outcomes
     assert (outcome.events_sent, outcome.completed) == (4, True)
+    assert (outcome.ended_cleanly, outcome.done_sent) == (True, False)
 
 
 @pytest.mark.parametrize("protocol", ["http1", "h2c", "http1-tls", "h2-tls"])
@@ -487,6 +492,7 @@ async def test_disconnect_after_drops_the_connection(protocol: str) -> None:
     assert payload(events[2])["choices"][0]["delta"] == {"content": " How"}
     (outcome,) = server.stream_outcomes
     assert (outcome.events_sent, outcome.completed) == (3, False)
+    assert (outcome.ended_cleanly, outcome.done_sent) == (False, False)
     assert not outcome.client_closed
     assert not outcome.client_reset
 
@@ -509,7 +515,8 @@ async def test_reset_after_resets_the_stream_and_keeps_the_connection(
     assert server.connections_opened == 1
     reset, ok = server.stream_outcomes
     assert (reset.events_sent, reset.completed, reset.client_reset) == (2, False, False)
-    assert ok.completed
+    assert (reset.ended_cleanly, reset.done_sent) == (False, False)
+    assert (ok.completed, ok.ended_cleanly, ok.done_sent) == (True, True, True)
 
 
 async def test_reset_after_on_http1_closes_the_connection() -> None:
@@ -556,6 +563,7 @@ async def test_stall_after_http2_until_reset_or_close(ending: str) -> None:
             await server.wait_for_stream_outcomes(1)
     (outcome,) = server.stream_outcomes
     assert (outcome.events_sent, outcome.completed) == (2, False)
+    assert (outcome.ended_cleanly, outcome.done_sent) == (False, False)
     assert outcome.client_reset is (ending == "rst")
     assert outcome.client_closed is (ending == "close")
     assert server.resets == ([(0, stream_id)] if ending == "rst" else [])
@@ -610,6 +618,166 @@ async def test_leaving_the_server_ends_a_stalled_stream() -> None:
     (outcome,) = server.stream_outcomes
     assert (outcome.events_sent, outcome.completed) == (1, False)
     assert not outcome.client_closed
+
+
+# -- bodies ended early, or without [DONE] ----------------------------------------
+
+_CHUNK_HEAD = re.compile(
+    rb'^data: \{"id":"chatcmpl-[0-9a-f]{30}","object":"chat.completion.chunk",'
+    rb'"created":\d+,'
+)
+
+
+def normalised(events: list[bytes]) -> list[bytes]:
+    """The events with each chunk's id and creation time taken out, else exact."""
+    return [_CHUNK_HEAD.sub(b"data: {", event) for event in events]
+
+
+async def full_stream(server: FakeProviderServer, **extra: Any) -> list[bytes]:
+    """A whole default stream (read over HTTP/1.1), to compare a cut one with."""
+    events = (await stream_once(server, "http1", chat_body(**extra)))[1]
+    assert events[-1] == DONE
+    assert len(events) == 1 + len(HELLO_WORDS) + 1 + ("stream_options" in extra) + 1
+    return events
+
+
+def outcome_of(
+    protocol: str, sent: int, *, completed: bool, ended: bool, done: bool
+) -> StreamOutcome:
+    return StreamOutcome(
+        request_index=1,
+        http_version="HTTP/2" if protocol.startswith("h2") else "HTTP/1.1",
+        events_sent=sent,
+        completed=completed,
+        ended_cleanly=ended,
+        done_sent=done,
+        client_reset=False,
+        client_closed=False,
+        ended_at=0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("end_after", "sent"),
+    [(0, 0), (2, 2), (8, 8), (9, 9), (10, 10), (50, 10)],
+    ids=["none", "two", "before-finish", "before-done", "all", "beyond"],
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_end_after_ends_the_body_cleanly_early(
+    protocol: str, end_after: int, sent: int
+) -> None:
+    async with make_server(protocol) as server:
+        full = await full_stream(server)
+        server.script_stream(end_after=end_after)
+        # stream_once insists on a clean end: h11's EndOfMessage (the zero-length
+        # chunk) or END_STREAM.
+        _, events = await stream_once(server, protocol, chat_body())
+        await server.wait_for_stream_outcomes(2)
+    assert normalised(events) == normalised(full)[:sent]
+    if sent:
+        assert payload(events[0])["choices"][0]["delta"] == {
+            "role": "assistant",
+            "content": "",
+        }
+    if end_after == 8:  # everything but the finish chunk and [DONE]
+        assert [payload(e)["choices"][0]["finish_reason"] for e in events] == [None] * 8
+        assert "".join(content_pieces(events)) == HELLO
+    if end_after == 9:
+        assert payload(events[-1])["choices"][0]["finish_reason"] == "stop"
+    outcome = server.stream_outcomes[1]
+    whole = sent == len(full)
+    assert outcome == dataclasses.replace(
+        outcome_of(protocol, sent, completed=whole, ended=True, done=whole),
+        ended_at=outcome.ended_at,
+    )
+
+
+@pytest.mark.parametrize("protocol", ["http1", "h2c"])
+async def test_connection_serves_on_after_end_after(protocol: str) -> None:
+    async with make_server(protocol) as server:
+        server.script_stream(end_after=2)
+        if protocol == "h2c":
+            async with await H2.open(server) as client:
+                cut = await client.read(await client.request(chat_body()))
+                whole = await client.read(await client.request(chat_body()))
+        else:
+            async with h1_pool() as pool:
+                url = server.base_url + "/chat/completions"
+                responses = [
+                    await pool.request("POST", url, content=chat_body())
+                    for _ in range(2)
+                ]
+            cut, whole = (split_events(r.content) for r in responses)
+        await server.wait_for_stream_outcomes(2)
+    assert server.connections_opened == 1
+    assert len(cut) == 2
+    assert whole[-1] == DONE
+    assert len(whole) == 10
+
+
+async def test_end_after_http1_sends_the_zero_length_chunk() -> None:
+    async with make_server() as server:
+        server.script_stream(end_after=2)
+        async with await connect(server) as stream:
+            await stream.send(
+                h11_post(
+                    h11.Connection(h11.CLIENT), chat_body(), ("connection", "close")
+                )
+            )
+            received = await read_until_eof(stream)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"\r\ntransfer-encoding: chunked" in head.lower()
+    first, second = split_events(b"".join(body.split(b"\r\n")[1::2]))
+    assert body == (
+        b"%x\r\n%b\r\n%x\r\n%b\r\n0\r\n\r\n" % (len(first), first, len(second), second)
+    )
+    assert payload(second)["choices"][0]["delta"] == {"content": "Hello!"}
+
+
+@pytest.mark.parametrize("include_usage", [False, True], ids=["plain", "usage"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_done_false_sends_everything_but_done(
+    protocol: str, include_usage: bool
+) -> None:
+    extra = {"stream_options": {"include_usage": True}} if include_usage else {}
+    async with make_server(protocol) as server:
+        full = await full_stream(server, **extra)
+        server.script_stream(done=False)
+        _, events = await stream_once(server, protocol, chat_body(**extra))
+        await server.wait_for_stream_outcomes(2)
+    assert normalised(events) == normalised(full)[:-1]
+    assert DONE not in events
+    finish = payload(events[-2 if include_usage else -1])
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    if include_usage:
+        assert payload(events[-1])["usage"] == USAGE
+    outcome = server.stream_outcomes[1]
+    assert outcome == dataclasses.replace(
+        outcome_of(protocol, len(full) - 1, completed=True, ended=True, done=False),
+        ended_at=outcome.ended_at,
+    )
+
+
+async def test_done_false_with_end_after_and_n_choices() -> None:
+    async with make_server() as server:
+        server.script_stream(done=False, chunks=1, times=2)
+        server.script_stream(done=False, end_after=100)
+        _, two = await stream_once(server, "h2c", chat_body(n=2))
+        _, one = await stream_once(server, "http1", chat_body())
+        _, beyond = await stream_once(server, "h2c", chat_body())
+        await server.wait_for_stream_outcomes(3)
+    # Role, content and finish chunk for each choice, interleaved; no [DONE].
+    assert [payload(e)["choices"][0]["index"] for e in two] == [0, 1] * 3
+    assert [payload(e)["choices"][0]["finish_reason"] for e in two[-2:]] == [
+        "stop",
+        "stop",
+    ]
+    assert len(one) == 3
+    assert len(beyond) == 1 + len(HELLO_WORDS) + 1
+    assert [
+        (o.events_sent, o.completed, o.ended_cleanly, o.done_sent)
+        for o in server.stream_outcomes
+    ] == [(6, True, True, False), (3, True, True, False), (9, True, True, False)]
 
 
 # -- timing ----------------------------------------------------------------------
@@ -708,6 +876,14 @@ def test_script_stream_rejects_bad_arguments() -> None:
         ValueError, match=r"^stall_after and reset_after: give at most one"
     ):
         server.script_stream(stall_after=1, reset_after=2)
+    with pytest.raises(ValueError, match=r"^end_after=-1: must be >= 0$"):
+        server.script_stream(end_after=-1)
+    with pytest.raises(
+        ValueError,
+        match=r"^disconnect_after and end_after: give at most one of stall_after, "
+        r"disconnect_after, reset_after and end_after$",
+    ):
+        server.script_stream(disconnect_after=1, end_after=2)
     with pytest.raises(
         ValueError, match=r"^text and tool_call: give one or the other$"
     ):

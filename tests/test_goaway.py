@@ -23,13 +23,15 @@ from ailib_sc import (
 from ailib_sc._policy import is_safe_to_retry
 from ailib_sc.testing import FakeProviderServer
 
+from ._clock import virtual_time
+
 pytestmark = pytest.mark.anyio
 
 TEXT = "Hello! How can I assist you today?"
 
 
 def _all_idle_hung_up(client: AiClient) -> bool:
-    pools = client._transport._pools.values()
+    pools = client._engine.transport._pools.values()
     return all(conn.server_hung_up() for pool in pools for conn, _ in pool.idle)
 
 
@@ -94,11 +96,15 @@ async def test_server_closing_idle_connections(anyio_backend: str, http2: bool) 
     assert server.connections_opened == 2
 
 
+@virtual_time()
 async def test_smart_batch_settles_under_an_enforced_rate_limit(
-    anyio_backend: str,
+    anyio_backend: object,
 ) -> None:
     # 6,000 requests per minute = 100/s, burst 20: 400 requests need ~4 s.
-    async with FakeProviderServer(rate_limit_rpm=6000, rate_limit_burst=20) as server:
+    # Server and client share the virtual clock, so no real time passes.
+    async with FakeProviderServer(
+        rate_limit_rpm=6000, rate_limit_burst=20, clock=anyio.current_time
+    ) as server:
         provider = Provider.custom("fake", server.base_url, api_key="sk-batch")
         async with AiClient(provider, ConnectionOptions(http2=True)) as client:
             results = await client.chat_completion_batch_smart(
@@ -107,26 +113,35 @@ async def test_smart_batch_settles_under_an_enforced_rate_limit(
     assert all(isinstance(r, ChatCompletionResponse) for r in results)
     s = results.statistics
     assert s is not None
-    assert s.succeeded == 400
+    assert (s.succeeded, s.attempts, s.retries) == (400, 400, 0)
     assert max(server.processed.values()) == 1
-    # Fewer than 5% of the requests are ever rejected (the settled rate is lower).
-    rejected = len(server.requests) - server.processed_total
-    assert rejected == s.throttled
-    assert s.throttled < 0.05 * 400
-    assert s.rate_limit_wait > 0
+    # No request is ever rejected: once x-ratelimit-remaining-requests falls
+    # to the concurrency, starts are spaced at 1.05x the refill interval.
+    assert len(server.requests) == server.processed_total == 400
+    assert s.throttled == 0
+    # The bucket serves 20 at once, then 100/s: 380 more take 3.8 s at least;
+    # pacing spaces the 400 starts by 10.5 ms at most: 4.2 s.
+    assert 3.8 <= s.elapsed <= 400 * 0.0105
+    assert 0 < s.rate_limit_wait <= 400 * 0.0105
 
 
+@virtual_time()
 async def test_plain_batch_under_rate_limit_reports_429s_in_slots(
-    anyio_backend: str,
+    anyio_backend: object,
 ) -> None:
-    async with FakeProviderServer(rate_limit_rpm=60, rate_limit_burst=5) as server:
+    # All 10 requests reach the bucket at the same virtual instant: 5 tokens,
+    # none refilled (1 per second), so 5 succeed and 5 are told to wait 1 s.
+    async with FakeProviderServer(
+        rate_limit_rpm=60, rate_limit_burst=5, clock=anyio.current_time
+    ) as server:
         provider = Provider.custom("fake", server.base_url, api_key="sk-plain")
         async with AiClient(provider, ConnectionOptions(http2=True)) as client:
             results = await client.chat_completion_batch([req(i) for i in range(10)])
     ok = [r for r in results if isinstance(r, ChatCompletionResponse)]
     limited = [r for r in results if isinstance(r, RateLimitError)]
     assert (len(ok), len(limited)) == (5, 5)
-    assert all(e.retry_after is not None and e.retry_after > 0 for e in limited)
+    assert [e.retry_after for e in limited] == [1.0] * 5
+    assert server.processed_total == 5
 
 
 async def test_goaway_every_3_streams_loses_nothing(anyio_backend: str) -> None:

@@ -1,6 +1,7 @@
-"""DESIGN.md §3 checked by walking imports: layers import downward only, codecs
-import no I/O library, only ``_transport/`` touches httpcore or h2, and the
-public surface is what ``__all__`` says."""
+"""DESIGN.md §3 checked by walking the AST: layers import downward only, codecs
+import no I/O library, only ``_transport/`` touches httpcore or h2, no module
+reads another module's private members, and the public surface is what
+``__all__`` says."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ LAYERS = {
     "_errors": 0,
     "_config": 0,
     "_registry": 0,
+    "_secret": 0,
     "_validate": 0,
     "_policy": 0,
     "_tasks": 0,
@@ -27,14 +29,15 @@ LAYERS = {
     "_wire": 1,
     "_sse": 1,
     "_transport": 2,
-    "_client": 3,
-    "_streaming": 3,
-    "_batch": 3,
+    "_engine": 3,
     "_retry": 3,
-    "_quick": 3,
-    "_cli": 4,
-    "__main__": 4,
-    "__init__": 4,
+    "_streaming": 4,
+    "_batch": 4,
+    "_client": 5,
+    "_quick": 6,
+    "_cli": 7,
+    "__main__": 7,
+    "__init__": 7,
 }
 IO_LIBS = {
     "anyio",
@@ -48,6 +51,7 @@ IO_LIBS = {
     "sniffio",
 }
 SANS_IO = {
+    "_secret",
     "_wire",
     "_sse",
     "_types",
@@ -112,6 +116,96 @@ def test_layering(path: pathlib.Path) -> None:
             assert top not in IO_LIBS, f"{path} is sans-I/O but imports {name}"
         if top in TRANSPORT_ONLY:
             assert key == "_transport", f"{path} imports {name}; only _transport/ may"
+
+
+# namedtuple's public API is spelt with a leading underscore.
+_NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make"})
+
+
+def _is_private(name: str) -> bool:
+    return (
+        name.startswith("_")
+        and not (name.startswith("__") and name.endswith("__"))
+        and name not in _NAMEDTUPLE_API
+    )
+
+
+def _owned_names(tree: ast.Module) -> set[str]:
+    """Names a module defines: its functions, classes, module and class level
+    assignments, ``__slots__`` entries, and attributes it sets on ``self``/``cls``."""
+    owned: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            owned.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            owned.add(node.id)
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("self", "cls")
+        ):
+            owned.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            owned.add(node.value)  # __slots__ entries and the like
+    return owned
+
+
+def _is_module(name: str, level: int, path: pathlib.Path, attr: str) -> bool:
+    rel = path.relative_to(PKG).with_suffix("")
+    base = PKG.joinpath(*rel.parts[:-1])
+    for _ in range(level - 1):
+        base = base.parent
+    if level == 0:
+        base = PKG.parent.joinpath(*name.split("."))
+    elif name:
+        tail = name.split(".")[len(["ailib_sc", *rel.parts[:-1]]) - level + 1 :]
+        base = base.joinpath(*tail)
+    return (base / f"{attr}.py").exists() or (base / attr / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_module_reads_another_modules_private_members(path: pathlib.Path) -> None:
+    """``x._name`` is allowed only on ``self``/``cls`` or for a name this module
+    defines; ``from m import _name`` only for a module. Shared internals belong
+    in a module of their own one layer down (STYLE.md rule 21)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    owned = _owned_names(tree)
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level == 0 and not base.startswith("ailib_sc"):
+                continue
+            for alias in node.names:
+                if _is_private(alias.name) and not _is_module(
+                    base, node.level, path, alias.name
+                ):
+                    bad.append(f"line {node.lineno}: imports {alias.name}")
+        elif isinstance(node, ast.Attribute) and _is_private(node.attr):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if node.attr not in owned:
+                bad.append(f"line {node.lineno}: reads .{node.attr}")
+    assert not bad, f"{path.relative_to(PKG)} reads private members: {bad}"
+
+
+def test_private_member_check_catches_a_violation() -> None:
+    """The check above is not vacuous: the patterns it must refuse are refused."""
+    tree = ast.parse(
+        "def f(client):\n    return client._limiter\n"
+        "class A:\n    def g(self):\n        return self._x\n"
+    )
+    owned = _owned_names(tree)
+    reads = [
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and _is_private(n.attr)
+        and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))
+        and n.attr not in owned
+    ]
+    assert reads == ["_limiter"]
 
 
 def test_testing_package_does_not_use_library_structs() -> None:

@@ -22,6 +22,7 @@ from ailib_sc import (
 from ailib_sc._errors import ApiError, ConnectError, RemoteProtocolError
 from ailib_sc._policy import backoff_delay, is_safe_to_retry, should_retry
 
+from ._clock import approx_time, virtual_time
 from .conftest import Served
 
 pytestmark = pytest.mark.anyio
@@ -74,6 +75,7 @@ async def test_attempts_exhausted_records_attempts(h2_server: Served) -> None:
     assert len(h2_server.server.requests) == 3
 
 
+@virtual_time()
 async def test_retry_after_is_honoured(h2_server: Served) -> None:
     h2_server.server.script(429, headers={"retry-after": "0.3"})
     async with h2_server.client() as client:
@@ -82,7 +84,7 @@ async def test_retry_after_is_honoured(h2_server: Served) -> None:
         waited = anyio.current_time() - t0
     assert resp.stats is not None
     assert resp.stats.attempts == 2
-    assert waited >= 0.3
+    assert waited == approx_time(0.3)  # the jitter draw is at most 0.01 s
 
 
 async def test_retry_after_beyond_cap_is_not_waited(h2_server: Served) -> None:
@@ -130,7 +132,9 @@ async def test_attempt_timeout(h2_server: Served) -> None:
     assert info.value.attempts == 1  # a timed-out attempt may have been processed
 
 
+@virtual_time()
 async def test_overall_deadline_stops_retrying(h2_server: Served) -> None:
+    # Attempts at 0, 0.2 and 0.4 s; a fourth would start after the deadline.
     h2_server.server.script(503, times=10, headers={"retry-after": "0.2"})
     policy = RetryPolicy(max_attempts=10, base_delay=0.01, deadline=0.5)
     async with h2_server.client() as client:
@@ -138,8 +142,9 @@ async def test_overall_deadline_stops_retrying(h2_server: Served) -> None:
         with pytest.raises(ServerError) as info:
             await client.chat_completion(REQ, retry=policy)
         elapsed = anyio.current_time() - t0
-    assert 2 <= info.value.attempts <= 3
-    assert elapsed < 0.5
+    assert info.value.attempts == 3
+    assert len(h2_server.server.requests) == 3
+    assert elapsed == approx_time(0.4)
 
 
 async def test_client_wide_policy_and_per_call_override(h1_server: Served) -> None:

@@ -375,8 +375,9 @@ def test_event_data_limit() -> None:
     # 11 + 7 bytes of data buffer (values plus their b"\n") > 16
     assert errors(raw, lambda c: decode(c, max_event_bytes=16)) == {
         "SSE event data grew past max_event_bytes=16 bytes with the data line "
-        "starting at byte offset 27 of the stream; raise max_event_bytes if the "
-        "provider really sends events this large"
+        "starting at byte offset 27 of the stream; raise "
+        "ConnectionOptions(max_event_bytes=...) if the provider really sends "
+        "events this large"
     }
 
 
@@ -399,8 +400,8 @@ def test_line_limit() -> None:
     raw = b"data: a\n\n:" + b"y" * 20 + b"\ndata: b\n\n"
     assert errors(raw, lambda c: decode(c, max_event_bytes=16)) == {
         "SSE line starting at byte offset 9 of the stream is longer than "
-        "max_event_bytes=16 bytes; raise max_event_bytes if the provider really "
-        "sends lines this long"
+        "max_event_bytes=16 bytes; raise ConnectionOptions(max_event_bytes=...) "
+        "if the provider really sends lines this long"
     }
 
 
@@ -644,8 +645,8 @@ def test_ndjson_line_limit() -> None:
     raw = b'{"a":1}\n{"b":"123456789"}\n{"c":3}\n'
     assert errors(raw, lambda c: split_ndjson(c, max_line_bytes=16)) == {
         "NDJSON line starting at byte offset 8 of the stream is longer than "
-        "max_line_bytes=16 bytes; raise max_line_bytes if the provider really "
-        "sends lines this long"
+        "max_line_bytes=16 bytes; raise ConnectionOptions(max_event_bytes=...) "
+        "if the provider really sends lines this long"
     }
 
 

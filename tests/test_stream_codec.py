@@ -8,6 +8,7 @@ import pytest
 from ailib_sc import (
     ChatCompletionChunk,
     FunctionCall,
+    IncompleteStreamError,
     RateLimitError,
     ResponseDecodeError,
     Role,
@@ -15,8 +16,18 @@ from ailib_sc import (
     ToolCall,
 )
 from ailib_sc._chunks import ChunkAssembler
-from ailib_sc._sse import SSEDecoder
-from ailib_sc._wire.openai_chat import StreamDecoder
+from ailib_sc._sse import SSEDecoder, SSEEvent
+from ailib_sc._wire.openai_chat import OpenAIStreamDecoder as StreamDecoder
+
+
+def feed(
+    dec: StreamDecoder, data: bytes, event: str = "message"
+) -> ChatCompletionChunk | None:
+    """One event through the decoder: its chunk, or None (it yields at most one)."""
+    chunks = dec.feed(SSEEvent(event=event, data=data))
+    assert len(chunks) <= 1
+    return chunks[0] if chunks else None
+
 
 # Transcribed from the OpenAI API reference ("The chat completion chunk object",
 # streaming example), with usage enabled via stream_options.include_usage.
@@ -88,9 +99,7 @@ def _decode(
         events += sse.feed(piece)
     events += sse.end()
     for ev in events:
-        chunk = dec.feed(ev.event, ev.data)
-        if chunk is not None:
-            chunks.append(chunk)
+        chunks += dec.feed(ev)
     return chunks, dec
 
 
@@ -172,20 +181,20 @@ def test_error_frame_mid_stream_raises_typed_error() -> None:
     with pytest.raises(
         ServerError, match="mid-stream: The server had an error"
     ) as info:
-        dec.feed("message", frame)
+        feed(dec, frame)
     assert info.value.type == "server_error"
     assert info.value.is_retryable()
     with pytest.raises(RateLimitError):
-        dec.feed(
-            "message",
+        feed(
+            dec,
             b'{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}',
         )
 
 
 def test_content_mentioning_error_is_not_an_error() -> None:
     dec = StreamDecoder()
-    chunk = dec.feed(
-        "message",
+    chunk = feed(
+        dec,
         b'{"id":"x","choices":[{"index":0,"delta":'
         b'{"content":"the \\"error\\": field"}}]}',
     )
@@ -195,12 +204,12 @@ def test_content_mentioning_error_is_not_an_error() -> None:
 
 def test_malformed_chunk_is_decode_error() -> None:
     with pytest.raises(ResponseDecodeError, match="malformed stream chunk"):
-        StreamDecoder().feed("message", b'{"id": ')
+        feed(StreamDecoder(), b'{"id": ')
 
 
 def test_done_is_not_a_chunk() -> None:
     dec = StreamDecoder()
-    assert dec.feed("message", b"[DONE]") is None
+    assert feed(dec, b"[DONE]") is None
     assert dec.done
 
 
@@ -208,8 +217,8 @@ def test_n_choices_assemble_separately() -> None:
     dec = StreamDecoder()
     asm = ChunkAssembler()
     for i, piece in [(0, "a"), (1, "b"), (0, "c"), (1, "d")]:
-        chunk = dec.feed(
-            "message",
+        chunk = feed(
+            dec,
             (
                 b'{"id":"x","choices":[{"index":%d,"delta":{"content":"%s"}}]}'
                 % (i, piece.encode())
@@ -230,5 +239,66 @@ def test_error_inside_a_chunk_shaped_frame() -> None:
         b'"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}'
     )
     with pytest.raises(ServerError, match="Provider returned error") as info:
-        StreamDecoder().feed("message", frame)
+        feed(StreamDecoder(), frame)
     assert info.value.code == "502"
+
+
+# ---------------------------------------------------------------- end of stream
+
+
+def _fed(body: bytes) -> StreamDecoder:
+    _, dec = _decode(body, [])
+    return dec
+
+
+def test_end_accepts_a_stream_with_done() -> None:
+    dec = _fed(TEXT_STREAM)
+    assert dec.done
+    dec.end()
+
+
+def test_end_refuses_a_body_cut_after_two_chunks() -> None:
+    # The gateway we saw: two chunks, then a clean end of the body.
+    cut = b"".join(TEXT_STREAM.split(b"\n\n")[i] + b"\n\n" for i in range(2))
+    dec = _fed(cut)
+    with pytest.raises(IncompleteStreamError) as info:
+        dec.end()
+    assert str(info.value) == (
+        "the stream ended without data: [DONE] and choice(s) [0] have no "
+        "finish_reason: the body was cut short (a proxy or gateway closed it "
+        "early); .partial holds what arrived"
+    )
+
+
+def test_end_accepts_finish_reason_without_done() -> None:
+    body = TEXT_STREAM.replace(b"data: [DONE]\n\n", b"")
+    assert body != TEXT_STREAM
+    dec = _fed(body)
+    assert not dec.done
+    dec.end()
+
+
+def test_end_names_every_unfinished_choice() -> None:
+    dec = StreamDecoder()
+    feed(dec, b'{"id":"x","choices":[{"index":0,"delta":{"content":"a"}}]}')
+    feed(dec, b'{"id":"x","choices":[{"index":1,"delta":{"content":"b"}}]}')
+    feed(dec, b'{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}')
+    with pytest.raises(IncompleteStreamError, match=r"choice\(s\) \[1\] have no"):
+        dec.end()
+
+
+def test_end_refuses_an_empty_body() -> None:
+    with pytest.raises(IncompleteStreamError, match="no choice arrived"):
+        _fed(b"").end()
+
+
+def test_usage_only_stream_without_done_is_incomplete() -> None:
+    dec = StreamDecoder()
+    feed(dec, b'{"id":"x","choices":[],"usage":{"prompt_tokens":1}}')
+    with pytest.raises(IncompleteStreamError):
+        dec.end()
+
+
+def test_empty_data_is_a_keep_alive() -> None:
+    dec = StreamDecoder()
+    assert dec.feed(SSEEvent(data=b"")) == []

@@ -34,9 +34,15 @@ REQ = ChatCompletionRequest(
 TEXT = "Hello! How can I assist you today?"
 
 
-def _assert_clean(client: AiClient, served: Served) -> None:
+# Every stream test runs under a client-wide max_concurrency, so that a permit
+# not given back (on any path: end, break, error, cancellation) fails it.
+PERMITS = 4
+
+
+def _assert_clean(client: AiClient, served: Served, permits: int = PERMITS) -> None:
     stats = client.statistics()
     assert (stats.in_use, stats.active_streams) == (0, 0)
+    assert stats.free_permits == permits
 
 
 async def _outcome(served: Served, count: int = 1) -> object:
@@ -51,7 +57,7 @@ def _ended_early(served: Served, outcome: object) -> bool:
 
 
 async def test_full_stream(served: Served) -> None:
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             assert stream.http_version == served.http_version
             chunks = [chunk async for chunk in stream]
@@ -91,7 +97,7 @@ async def test_full_stream(served: Served) -> None:
 
 async def test_text_and_final_inside_the_block(h2_server: Served) -> None:
     h2_server.server.script_stream(text="one two three four")
-    async with h2_server.client() as client:
+    async with h2_server.client(max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             first = [t async for t in stream.text()][:2]
         assert "".join(first) in "one two three four"
@@ -108,7 +114,7 @@ async def test_tool_call_stream_assembles(h1_server: Served) -> None:
     h1_server.server.script_stream(
         tool_call=("get_weather", '{"location": "Paris, FR"}')
     )
-    async with h1_server.client() as client:
+    async with h1_server.client(max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             final = await stream.final()
     (call,) = final.choices[0].message.tool_calls or []
@@ -120,7 +126,7 @@ async def test_tool_call_stream_assembles(h1_server: Served) -> None:
 
 async def test_break_ends_exchange_and_pool_is_clean(served: Served) -> None:
     served.server.script_stream(chunks=50, delay=0.01)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
@@ -141,7 +147,7 @@ async def test_break_ends_exchange_and_pool_is_clean(served: Served) -> None:
 
 async def test_exception_in_loop_body_propagates_and_cleans(served: Served) -> None:
     served.server.script_stream(chunks=50, delay=0.01)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         with pytest.raises(KeyError):
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
@@ -174,14 +180,14 @@ async def test_cancel_from_another_task(served: Served) -> None:
         assert stream.partial.first_text() == "".join(seen)
         assert 3 <= len(seen) < 200
         assert _ended_early(served, await _outcome(served))
-        _assert_clean(client, served)
+        _assert_clean(client, served, permits=1)
         # The single max_concurrency permit was released.
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
 
 async def test_outer_cancellation_mid_body(served: Served) -> None:
     served.server.script_stream(chunks=200, delay=0.01)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         with anyio.CancelScope() as scope:
             async with client.chat_completion_stream(REQ) as stream:
                 async for chunk in stream:
@@ -197,7 +203,7 @@ async def test_outer_cancellation_mid_body(served: Served) -> None:
 async def test_cancel_while_awaiting_headers(served: Served) -> None:
     release = anyio.Event()
     served.server.script_stream(hold_until=release)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         stream = client.chat_completion_stream(REQ)
 
         async def cancel_when_sent() -> None:
@@ -218,7 +224,7 @@ async def test_cancel_while_awaiting_headers(served: Served) -> None:
 
 
 async def test_cancel_before_entering(h2_server: Served) -> None:
-    async with h2_server.client() as client:
+    async with h2_server.client(max_concurrency=PERMITS) as client:
         stream = client.chat_completion_stream(REQ)
         stream.cancel()
         async with stream:
@@ -241,7 +247,8 @@ async def test_cancel_while_connecting(anyio_backend: str) -> None:
     provider = Provider.custom("silent", f"https://127.0.0.1:{port}/v1")
     async with anyio.create_task_group() as server_tg:
         server_tg.start_soon(listener.serve, hold)
-        async with AiClient(provider) as client:
+        options = ConnectionOptions(max_concurrency=PERMITS)
+        async with AiClient(provider, options) as client:
             stream = client.chat_completion_stream(REQ)
 
             async def cancel_when_accepted() -> None:
@@ -254,6 +261,7 @@ async def test_cancel_while_connecting(anyio_backend: str) -> None:
                     assert [c async for c in stream] == []
             assert stream.cancelled
             assert client.statistics().connections == 0
+            assert client.statistics().free_permits == PERMITS
         server_tg.cancel_scope.cancel()
     await listener.aclose()
 
@@ -275,7 +283,8 @@ async def test_cancel_while_sending_a_large_body(anyio_backend: str) -> None:
     provider = Provider.custom("deaf", f"http://127.0.0.1:{port}/v1")
     async with anyio.create_task_group() as server_tg:
         server_tg.start_soon(listener.serve, hold)
-        async with AiClient(provider, ConnectionOptions(http2=False)) as client:
+        options = ConnectionOptions(http2=False, max_concurrency=PERMITS)
+        async with AiClient(provider, options) as client:
             stream = client.chat_completion_stream(big)
 
             async def cancel_soon() -> None:
@@ -290,13 +299,14 @@ async def test_cancel_while_sending_a_large_body(anyio_backend: str) -> None:
             assert stream.cancelled
             stats = client.statistics()
             assert (stats.connections, stats.in_use) == (0, 0)
+            assert stats.free_permits == PERMITS
         server_tg.cancel_scope.cancel()
     await listener.aclose()
 
 
 async def test_cleanup_survives_cancellation_during_close(served: Served) -> None:
     served.server.script_stream(chunks=100, delay=0.01)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         with anyio.CancelScope() as scope:
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
@@ -309,7 +319,7 @@ async def test_cleanup_survives_cancellation_during_close(served: Served) -> Non
 
 async def test_stall_raises_read_timeout_with_partial(served: Served) -> None:
     served.server.script_stream(chunks=20, stall_after=4)
-    async with served.client(read_timeout=0.3) as client:
+    async with served.client(read_timeout=0.3, max_concurrency=PERMITS) as client:
         with pytest.raises(ReadTimeoutError) as info:
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
@@ -326,7 +336,7 @@ async def test_stall_raises_read_timeout_with_partial(served: Served) -> None:
 async def test_long_healthy_stream_never_times_out(h2_server: Served) -> None:
     # 25 gaps of 0.05 s: 1.25 s in all, each gap well under read_timeout.
     h2_server.server.script_stream(chunks=25, delay=0.05)
-    async with h2_server.client(read_timeout=0.5) as client:
+    async with h2_server.client(read_timeout=0.5, max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             final = await stream.final()
     assert final.choices[0].finish_reason == "stop"
@@ -346,7 +356,7 @@ async def test_faults_mid_stream_carry_partial(
     served: Served, fault: dict[str, int], error: type[Exception]
 ) -> None:
     served.server.script_stream(chunks=10, **fault)
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         with pytest.raises(error) as info:
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
@@ -361,7 +371,7 @@ async def test_faults_mid_stream_carry_partial(
 
 async def test_server_reset_mid_stream_keeps_connection(h2_server: Served) -> None:
     h2_server.server.script_stream(chunks=10, reset_after=3)
-    async with h2_server.client() as client:
+    async with h2_server.client(max_concurrency=PERMITS) as client:
         with pytest.raises(RemoteProtocolError, match="reset the stream"):
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
@@ -372,7 +382,7 @@ async def test_server_reset_mid_stream_keeps_connection(h2_server: Served) -> No
 
 async def test_error_status_raises_on_entry(served: Served) -> None:
     served.server.script(429, headers={"x-request-id": "req_limit", "retry-after": "7"})
-    async with served.client() as client:
+    async with served.client(max_concurrency=PERMITS) as client:
         with pytest.raises(RateLimitError) as info:
             async with client.chat_completion_stream(REQ):
                 pytest.fail("the block must not run")
@@ -409,7 +419,8 @@ async def test_100_streams_on_one_connection_half_cancelled(anyio_backend: str) 
         provider = Provider.custom("fake", server.base_url)
         results: dict[int, str] = {}
         cancelled: dict[int, bool] = {}
-        async with AiClient(provider, ConnectionOptions(http2=True)) as client:
+        options = ConnectionOptions(http2=True, max_concurrency=100)
+        async with AiClient(provider, options) as client:
 
             async def one(i: int) -> None:
                 async with client.chat_completion_stream(REQ) as stream:
@@ -429,6 +440,7 @@ async def test_100_streams_on_one_connection_half_cancelled(anyio_backend: str) 
         await server.wait_for_stream_outcomes(100)
     assert server.connections_opened == 1
     assert (stats.http2_connections, stats.active_streams) == (1, 0)
+    assert stats.free_permits == 100
     assert sorted(i for i, c in cancelled.items() if c) == list(range(1, 100, 2))
     assert sorted(results) == list(range(0, 100, 2))
     expected = results[0]

@@ -23,6 +23,7 @@ from ailib_sc import (
     FunctionDefinition,
     InvalidRequestError,
     Message,
+    ModelInfo,
     PromptTokensDetails,
     ResponseFormat,
     Role,
@@ -79,10 +80,136 @@ def test_public_structs_are_frozen(name: str) -> None:
     assert PUBLIC[name].__struct_config__.frozen is True
 
 
-@pytest.mark.parametrize("name", PUBLIC_STRUCTS)
+@pytest.mark.parametrize(
+    "name", [n for n in PUBLIC_STRUCTS if n != "ChatCompletionRequest"]
+)
 def test_public_structs_are_keyword_only(name: str) -> None:
     with pytest.raises(TypeError, match="Extra positional arguments"):
         PUBLIC[name]("x")
+
+
+# ---------------------------------------------------------------- positional request
+
+HI = [Message(role=Role.USER, content="hi")]
+
+
+def test_request_takes_model_and_messages_positionally() -> None:
+    positional = ChatCompletionRequest("gpt-4o-mini", HI, temperature=0.5)
+    keywords = ChatCompletionRequest(model="gpt-4o-mini", messages=HI, temperature=0.5)
+    assert positional == keywords
+    assert (positional.model, positional.messages) == ("gpt-4o-mini", HI)
+    assert ChatCompletionRequest(
+        "m", messages=HI, temperature=0.5
+    ) == msgspec.structs.replace(keywords, model="m")
+
+
+def test_request_other_fields_stay_keyword_only() -> None:
+    with pytest.raises(TypeError, match="Extra positional arguments"):
+        ChatCompletionRequest("m", HI, 0.5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="Missing required argument 'messages'"):
+        ChatCompletionRequest("m")  # type: ignore[call-arg]
+
+
+def test_request_field_order_and_encoding_unchanged() -> None:
+    names = ChatCompletionRequest.__struct_fields__
+    assert names[:4] == ("model", "messages", "temperature", "top_p")
+    assert names[-1] == "extra"
+    assert len(names) == 23
+    assert [f.name for f in msgspec.structs.fields(ChatCompletionRequest)] == list(
+        names
+    )
+    req = ChatCompletionRequest("m", HI, n=2, temperature=0.0)
+    assert msgspec.json.encode(req) == (
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],'
+        b'"temperature":0.0,"n":2}'
+    )
+    back = msgspec.json.decode(msgspec.json.encode(req), type=ChatCompletionRequest)
+    assert back == req
+    assert msgspec.structs.replace(req, model="x").model == "x"
+    assert ChatCompletionRequest.__struct_config__.frozen is True
+    assert ChatCompletionRequest.__struct_config__.omit_defaults is True
+    with pytest.raises(AttributeError, match="immutable"):
+        req.model = "y"  # type: ignore[misc]
+
+
+def test_positional_request_passes_validation() -> None:
+    from ailib_sc._validate import validate_request
+
+    validate_request(ChatCompletionRequest("m", HI, temperature=1.0))
+    with pytest.raises(InvalidRequestError, match="temperature"):
+        validate_request(ChatCompletionRequest("m", HI, temperature=9.0))
+
+
+# ---------------------------------------------------------------- Message shortcuts
+
+
+@pytest.mark.parametrize(
+    ("made", "expected"),
+    [
+        (Message.system("be brief"), Message(role=Role.SYSTEM, content="be brief")),
+        (
+            Message.system("be brief", name="ops"),
+            Message(role=Role.SYSTEM, content="be brief", name="ops"),
+        ),
+        (Message.user("hi"), Message(role=Role.USER, content="hi")),
+        (
+            Message.user(Content.Text("hi"), name="ann"),
+            Message(role=Role.USER, content=Content.Text("hi"), name="ann"),
+        ),
+        (
+            Message.user([Content.Text("what?"), Content.Image(url="u")]),
+            Message(
+                role=Role.USER, content=[Content.Text("what?"), Content.Image(url="u")]
+            ),
+        ),
+        (Message.assistant("hello"), Message(role=Role.ASSISTANT, content="hello")),
+        (
+            Message.assistant(
+                tool_calls=[ToolCall(id="c1", function=FunctionCall(name="f"))]
+            ),
+            Message(
+                role=Role.ASSISTANT,
+                tool_calls=[ToolCall(id="c1", function=FunctionCall(name="f"))],
+            ),
+        ),
+        (
+            Message.tool("42", tool_call_id="c1"),
+            Message(role=Role.TOOL, content="42", tool_call_id="c1"),
+        ),
+        (
+            Message.tool("42", tool_call_id="c1", name="f"),
+            Message(role=Role.TOOL, content="42", tool_call_id="c1", name="f"),
+        ),
+    ],
+    ids=[
+        "system",
+        "system-name",
+        "user",
+        "user-part",
+        "user-parts",
+        "assistant",
+        "assistant-tool-calls",
+        "tool",
+        "tool-name",
+    ],
+)
+def test_message_shortcuts(made: Message, expected: Message) -> None:
+    assert made == expected
+    assert type(made.role) is Role
+    assert msgspec.json.encode(made) == msgspec.json.encode(expected)
+
+
+def test_tool_message_needs_its_call_id() -> None:
+    with pytest.raises(TypeError, match="tool_call_id"):
+        Message.tool("42")  # type: ignore[call-arg]
+    assert msgspec.json.encode(Message.tool("42", tool_call_id="c1")) == (
+        b'{"role":"tool","content":"42","tool_call_id":"c1"}'
+    )
+
+
+def test_shortcut_options_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Message.user("hi", "ann")  # type: ignore[call-arg]
 
 
 def test_assigning_a_field_raises() -> None:
@@ -151,7 +278,44 @@ def test_parts_are_tagged_by_type() -> None:
     ],
 )
 def test_message_text(content: object, expected: str) -> None:
-    assert Message(role=Role.USER, content=content).text() == expected  # type: ignore[arg-type]
+    message = Message(role=Role.USER, content=content)  # type: ignore[arg-type]
+    assert message.text() == expected
+    assert message.as_text() == expected
+    assert Content.as_text(content) == expected  # type: ignore[arg-type]
+
+
+def test_content_parts_as_text() -> None:
+    assert Content.Text("hello").as_text() == "hello"
+    assert Content.Image(url="https://x/i.png").as_text() == ""
+    assert Content.Audio(url="data:audio/wav;base64,AAAA").as_text() == ""
+
+
+def test_content_as_text_is_not_a_field() -> None:
+    # Methods do not change the wire form of a part.
+    assert Content.Text.__struct_fields__ == ("text",)
+    assert msgspec.json.encode(Content.Text("x")) == b'{"type":"text","text":"x"}'
+
+
+# ---------------------------------------------------------------- ModelInfo.name
+
+
+def test_model_info_name_is_its_id() -> None:
+    info = ModelInfo(id="gpt-4o-mini", owned_by="openai")
+    assert info.name == "gpt-4o-mini"
+    assert "name" not in ModelInfo.__struct_fields__
+    assert msgspec.json.encode(info) == (
+        b'{"id":"gpt-4o-mini","object":"model","created":null,"owned_by":"openai"}'
+    )
+
+
+def test_model_info_decodes_a_provider_name_field() -> None:
+    # OpenRouter and others send a display "name"; it is ignored, not an error.
+    info = msgspec.json.decode(
+        b'{"id":"openai/gpt-4o","name":"OpenAI: GPT-4o","object":"model"}',
+        type=ModelInfo,
+    )
+    assert info == ModelInfo(id="openai/gpt-4o")
+    assert info.name == "openai/gpt-4o"
 
 
 def test_message_defaults() -> None:

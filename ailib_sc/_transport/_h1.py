@@ -22,7 +22,7 @@ import time
 import h11
 import httpcore
 
-from .._errors import RemoteProtocolError
+from .._errors import InvalidRequestError, RemoteProtocolError
 from ._errors import NotProcessed, mapped
 
 __all__ = ["H1Connection"]
@@ -71,7 +71,11 @@ class H1Connection:
                     data += conn.send(h11.Data(data=body))
                 data += conn.send(h11.EndOfMessage())
             except h11.LocalProtocolError as exc:
-                raise RemoteProtocolError(f"cannot send this request: {exc}") from exc
+                # Our side would break HTTP/1.1 (a header h11 refuses): nothing
+                # was sent, and sending it again can't help.
+                raise InvalidRequestError(
+                    f"cannot send this request over HTTP/1.1: {exc}"
+                ) from exc
             try:
                 await self._net.write(data, write_timeout)
             except httpcore.WriteError:

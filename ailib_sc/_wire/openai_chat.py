@@ -1,14 +1,27 @@
 """OpenAI Chat Completions codec, sans-I/O: request Struct -> bytes, bytes -> Structs.
 
-Shared by every OpenAI-compatible provider. Encoders and decoders are built once at
-import. Responses decode straight into the public Structs (they mirror OpenAI's
-shape); only message content needs a wire form of its own, because OpenAI spells
-parts ``image_url`` / ``input_audio`` and a lone text part is best sent as a string.
+Shared by every OpenAI-compatible provider (``make_codec(provider)`` builds the
+:class:`~ailib_sc._wire.Codec` for one registry row). Encoders and decoders are
+built once at import.
+
+Decoding has two paths. The fast one decodes straight into the public Structs,
+which mirror OpenAI's shape; it is what a well-behaved server gets, within the
+decode budget of 1.5x a bare msgspec decode. Gateways bend the format (unknown
+roles, float ``created``, content as a list of parts, ``{"error": ...}`` in a 200
+body); when the strict decode rejects a body, or the result looks like an error,
+the lenient wire Structs of :mod:`._openai_lenient` decode it and map it onto the
+same public types.
+
+End of stream: ``data: [DONE]`` is the terminal signal. A body that ends without
+it is still complete when every choice that appeared has a ``finish_reason``
+(some gateways omit ``[DONE]``); otherwise :meth:`OpenAIStreamDecoder.end` raises
+:class:`~ailib_sc.IncompleteStreamError`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -16,22 +29,31 @@ from .._chunks import ChatCompletionChunk
 from .._content import Content
 from .._errors import (
     ApiError,
+    IncompleteStreamError,
     InvalidRequestError,
     ResponseDecodeError,
     error_class,
     hint_for,
+    parse_retry_after,
 )
 from .._types import ChatCompletionRequest, ChatCompletionResponse, Message, ModelInfo
+from . import Framing, ModelPage, WireRequest
+from . import _openai_lenient as lenient
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .._registry import ProviderConfig
+    from .._sse import SSEEvent
+
 __all__ = [
-    "StreamDecoder",
+    "OpenAIChatCodec",
+    "OpenAIStreamDecoder",
     "decode_error",
     "decode_models",
     "decode_response",
     "encode_request",
+    "make_codec",
 ]
 
 # ---------------------------------------------------------------- wire content parts
@@ -142,39 +164,62 @@ def _append(body: bytes, extra: dict[str, Any] | None, stream: bool) -> bytes:
 _response_decoder = msgspec.json.Decoder(ChatCompletionResponse)
 
 
+def decode_response(body: bytes) -> ChatCompletionResponse:
+    """Decode a 2xx chat completion body, strictly first, then leniently.
+
+    Raises:
+        ApiError: the body holds ``{"error": ...}`` instead of a completion.
+        ResponseDecodeError: not JSON, or not shaped like a chat completion.
+    """
+    try:
+        resp = _response_decoder.decode(body)
+    except msgspec.DecodeError:
+        return lenient.decode_response(body)
+    if not resp.choices:  # an error body decodes to no choices; make sure
+        return lenient.decode_response(body)
+    return resp
+
+
+class _WireModel(msgspec.Struct, frozen=True):
+    id: str
+    object: str | None = None
+    created: int | float | None = None
+    owned_by: str | None = None
+
+
 class _ModelList(msgspec.Struct, frozen=True):
-    data: list[ModelInfo]
+    data: list[_WireModel]
+    has_more: bool | None = None
+    last_id: str | None = None
 
 
 _models_decoder = msgspec.json.Decoder(_ModelList)
 
 
-def decode_response(body: bytes) -> ChatCompletionResponse:
-    """Decode a chat completion body.
-
-    Raises:
-        ResponseDecodeError: not JSON, or not shaped like a chat completion.
-    """
-    try:
-        return _response_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise ResponseDecodeError(
-            f"could not decode the chat completion: {exc}; body starts {body[:200]!r}"
-        ) from exc
-
-
-def decode_models(body: bytes) -> list[ModelInfo]:
-    """Decode a ``GET /models`` list body.
+def decode_models(body: bytes) -> ModelPage:
+    """Decode a ``GET /models`` list body, and its cursor when it is paginated
+    (``has_more`` with ``last_id``, OpenAI's list convention).
 
     Raises:
         ResponseDecodeError: not a model list.
     """
     try:
-        return _models_decoder.decode(body).data
+        page = _models_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ResponseDecodeError(
             f"could not decode the model list: {exc}; body starts {body[:200]!r}"
         ) from exc
+    models = [
+        ModelInfo(
+            id=m.id,
+            object=m.object or "model",
+            created=None if m.created is None else int(m.created),
+            owned_by=m.owned_by,
+        )
+        for m in page.data
+    ]
+    cursor = page.last_id if page.has_more and page.data else None
+    return ModelPage(models, cursor)
 
 
 class _ErrorDetail(msgspec.Struct, frozen=True):
@@ -199,8 +244,6 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
     ``retry_after`` come from them. Never raises: a body that isn't OpenAI-shaped
     still yields an error carrying the status and the start of the body.
     """
-    from .._errors import parse_retry_after
-
     message = type_ = param = code = None
     try:
         parsed = _error_decoder.decode(body)
@@ -218,7 +261,7 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
     if message is None:
         text = body[:300].decode("utf-8", "replace").strip()
         message = f"HTTP {status}" + (f": {text}" if text else "")
-    cls = error_class(status, code or type_)
+    cls = error_class(status, code, type_)
     hint = hint_for(cls)
     if hint:
         message = f"{message} [fix: {hint}]"
@@ -239,72 +282,133 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 
 
-class _ErrorProbe(msgspec.Struct, frozen=True):
-    error: _ErrorDetail | str | None = None
-
-
-_probe_decoder = msgspec.json.Decoder(_ErrorProbe)
-
-
-class StreamDecoder:
-    """Turns SSE ``data`` payloads of an OpenAI stream into chunks.
+class OpenAIStreamDecoder:
+    """Turns the SSE events of one OpenAI stream into chunks.
 
     ``[DONE]`` ends the stream; an ``{"error": {...}}`` payload raises the typed
-    error (status None: the HTTP status was already 200).
+    error (status None: the HTTP status was already 200); empty ``data:``
+    keep-alives yield nothing.
     """
 
-    __slots__ = ("done",)
+    __slots__ = ("_finished", "_seen", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self._seen: set[int] = set()  # choice indices that appeared
+        self._finished: set[int] = set()  # ... and those that got a finish_reason
 
-    def feed(self, event: str, data: bytes) -> ChatCompletionChunk | None:
-        """Decode one event's data; None for ``[DONE]`` and empty keep-alives.
+    def feed(self, event: SSEEvent) -> list[ChatCompletionChunk]:
+        """Decode one event's data: one chunk, or none for ``[DONE]`` and keep-alives.
 
         Raises:
             ApiError subclass: the provider sent an error frame mid-stream.
             ResponseDecodeError: the data is not a chunk.
         """
+        data = event.data
         if data == b"[DONE]":
             self.done = True
-            return None
-        if event == "error":
-            self._raise_if_error(data)
+            return []
+        if not data:
+            return []
         try:
             chunk = _chunk_decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            raise ResponseDecodeError(
-                f"malformed stream chunk: {exc}; data starts {data[:200]!r}"
-            ) from exc
-        # An {"error": ...} frame decodes to an all-default chunk (every field has
-        # a default); only then is it worth looking for the error. Gateways that
-        # keep the chunk shape (OpenRouter) end the choice with "error" instead.
-        choices = chunk.choices
-        if (not choices and not chunk.id and chunk.usage is None) or (
-            choices and choices[0].finish_reason == "error"
-        ):
-            self._raise_if_error(data)
-        return chunk
-
-    @staticmethod
-    def _raise_if_error(data: bytes) -> None:
-        try:
-            probe = _probe_decoder.decode(data)
         except msgspec.DecodeError:
-            return  # not JSON at all: the chunk decoder will say so
-        err = probe.error
-        if err is None:
-            return
-        if isinstance(err, str):
-            message, type_, code, param = err, None, None, None
+            chunk = lenient.decode_chunk(data)  # gateway shapes; raises on errors
         else:
-            message, type_, param = err.message or "stream error", err.type, err.param
-            code = None if err.code is None else str(err.code)
-        cls = error_class(500, code or type_)
-        raise cls(
-            f"the provider sent an error mid-stream: {message}",
-            code=code,
-            type=type_,
-            param=param,
-            body=data,
+            # An {"error": ...} frame decodes to an all-default chunk (every
+            # field has a default); only then, after an `event: error`, or when a
+            # gateway that keeps the chunk shape (OpenRouter) ends a choice with
+            # "error", is it worth a second, lenient look.
+            choices = chunk.choices
+            if (
+                (not choices and not chunk.id and chunk.usage is None)
+                or (choices and choices[0].finish_reason == "error")
+                or event.event == "error"
+            ):
+                chunk = lenient.decode_chunk(data)
+        for c in chunk.choices:
+            self._seen.add(c.index)
+            if c.finish_reason is not None:
+                self._finished.add(c.index)
+        return [chunk]
+
+    def end(self) -> None:
+        """Accept the end of the body only after ``[DONE]``, or once every choice
+        that appeared has a ``finish_reason``.
+
+        Raises:
+            IncompleteStreamError: the body ended before the stream finished.
+        """
+        if self.done:
+            return
+        if self._seen and self._seen <= self._finished:
+            return
+        missing = sorted(self._seen - self._finished)
+        detail = (
+            f"choice(s) {missing} have no finish_reason"
+            if missing
+            else "no choice arrived"
         )
+        raise IncompleteStreamError(
+            f"the stream ended without data: [DONE] and {detail}: the body was cut "
+            "short (a proxy or gateway closed it early); .partial holds what arrived"
+        )
+
+
+# ---------------------------------------------------------------- the codec
+
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
+
+
+class OpenAIChatCodec:
+    """The :class:`~ailib_sc._wire.Codec` of the ``openai_chat`` family for one
+    provider row (its chat and models paths)."""
+
+    family: str = "openai_chat"
+    framing: Framing = "sse"
+
+    __slots__ = ("_chat_path", "_models_path")
+
+    def __init__(self, chat_path: str, models_path: str | None) -> None:
+        self._chat_path = chat_path
+        self._models_path = models_path
+
+    def chat_request(
+        self, request: ChatCompletionRequest, *, model: str, stream: bool
+    ) -> WireRequest:
+        """``POST {chat_path}`` with the encoded body (see :func:`encode_request`)."""
+        body = encode_request(request, model=model, stream=stream)
+        return WireRequest(b"POST", self._chat_path, body, _JSON_HEADERS)
+
+    def models_request(self, cursor: str | None) -> WireRequest | None:
+        """``GET {models_path}``, with ``?after=<cursor>`` for later pages."""
+        path = self._models_path
+        if path is None:
+            return None
+        if cursor is not None:
+            sep = "&" if "?" in path else "?"
+            path = f"{path}{sep}after={quote(cursor, safe='')}"
+        return WireRequest(b"GET", path)
+
+    def decode_response(self, body: bytes) -> ChatCompletionResponse:
+        """See :func:`decode_response`."""
+        return decode_response(body)
+
+    def decode_error(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> ApiError:
+        """See :func:`decode_error`."""
+        return decode_error(status, headers, body)
+
+    def decode_models(self, body: bytes) -> ModelPage:
+        """See :func:`decode_models`."""
+        return decode_models(body)
+
+    def stream_decoder(self) -> OpenAIStreamDecoder:
+        """A fresh :class:`OpenAIStreamDecoder`."""
+        return OpenAIStreamDecoder()
+
+
+def make_codec(provider: ProviderConfig) -> OpenAIChatCodec:
+    """The codec for an OpenAI-compatible provider row."""
+    return OpenAIChatCodec(provider.chat_path, provider.models_path)

@@ -13,8 +13,13 @@ every request and can be scripted to fail.  It runs on whichever event loop
 
 A ``"stream": true`` chat completion is answered with Server-Sent Events;
 ``server.script_stream(...)`` shapes the next streams (chunking, delays, stalls,
-disconnects, resets, broken events) and ``server.stream_outcomes`` says how each
-ended.
+disconnects, resets, broken events, bodies ended early or without
+``data: [DONE]``) and ``server.stream_outcomes`` says how each ended.
+
+``FakeProviderServer(echo=True)`` answers every chat completion with
+``"echo: "`` plus the text of the request's last user message, so a test can
+tie each response to its request; ``models_page_size=N`` makes
+``GET /v1/models`` paginated (``?limit=``, ``?after=``, ``has_more``).
 
 For clients that batch and retry, the server can also misbehave like a real
 one: GOAWAY after N HTTP/2 streams (``goaway_after``), ``Connection: close``

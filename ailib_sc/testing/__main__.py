@@ -5,9 +5,11 @@ start the server as a subprocess and read where to connect; with ``--tls`` the
 second line is ``ca_file=<path of the test CA's PEM>``.  SIGINT or SIGTERM stops
 the server cleanly (the CA file is deleted) with exit status 0.
 
-The fault options (``--goaway-after``, ``--close-after``, ``--idle-close``,
-``--rate-limit-rpm``, ``--failure-rate``, ...) are the constructor arguments of
-the same names; ``--no-record`` keeps counters only, for long benchmark runs.
+The reply options (``--reply-text``, ``--echo``, ``--models-page-size``,
+``--stream-chunks``, ...) and the fault options (``--goaway-after``,
+``--close-after``, ``--idle-close``, ``--rate-limit-rpm``, ``--failure-rate``,
+...) are the constructor arguments of the same names; ``--no-record`` keeps
+counters only, for long benchmark runs.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--api-key", default=None, help="require `Authorization: Bearer <KEY>`"
     )
     parser.add_argument("--reply-text", default=DEFAULT_REPLY_TEXT)
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help='reply "echo: " + the text of the last user message instead',
+    )
+    parser.add_argument(
+        "--models-page-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="paginate GET /v1/models (?limit=, ?after=), N per page by default "
+        "(default: one unpaginated list)",
+    )
     parser.add_argument("--max-concurrent-streams", type=int, default=100)
     parser.add_argument(
         "--stream-chunks",
@@ -133,6 +148,8 @@ async def _serve(args: argparse.Namespace) -> None:
         http2_cleartext=not args.http1_only,
         api_key=args.api_key,
         reply_text=args.reply_text,
+        echo=args.echo,
+        models_page_size=args.models_page_size,
         max_concurrent_streams=args.max_concurrent_streams,
         stream_chunks=args.stream_chunks,
         stream_delay=args.stream_delay,

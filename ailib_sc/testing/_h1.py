@@ -242,7 +242,7 @@ async def _send_event_stream(
 ) -> bool:
     """Send a streamed reply; return True if the connection may serve another."""
     sent = 0
-    completed = client_closed = False
+    ended = client_closed = False
     try:
         async with anyio.create_task_group() as task_group:
 
@@ -276,9 +276,9 @@ async def _send_event_stream(
                         event = b"%x\r\n%b\r\n" % (len(event), event)
                     await stream.send(event)
                     sent += 1
-                if body.stop is None:
+                if body.ends_cleanly:  # the zero-length chunk
                     await stream.send(conn.send(h11.EndOfMessage()))
-                    completed = True
+                    ended = True
                 elif body.stop is Stop.STALL:
                     await anyio.sleep_forever()
                 # Stop.DISCONNECT, and Stop.RESET (no such thing in HTTP/1.1):
@@ -292,14 +292,16 @@ async def _send_event_stream(
                 request_index=body.request_index,
                 http_version="HTTP/1.1",
                 events_sent=sent,
-                completed=completed,
+                completed=ended and sent == len(body.events),
+                ended_cleanly=ended,
+                done_sent=body.done_sent(sent),
                 client_reset=False,
                 # The watcher may see the client leave after the last write.
-                client_closed=client_closed and not completed,
+                client_closed=client_closed and not ended,
                 ended_at=time.monotonic(),
             )
         )
-    return completed
+    return ended
 
 
 async def _watch_for_close(

@@ -128,7 +128,7 @@ class H2Sender:
         self, stream_id: int, reply: Reply, body: EventStream
     ) -> None:
         sent = queued = 0
-        completed = False
+        ended = False
         try:
             if body.first_delay:
                 await anyio.sleep(body.first_delay)
@@ -147,10 +147,10 @@ class H2Sender:
                 if queued >= _STREAM_BATCH_BYTES:
                     queued = 0
                     await anyio.lowlevel.checkpoint()  # the writer flushes
-            if body.stop is None:
+            if body.ends_cleanly:  # END_STREAM
                 self._h2.end_stream(stream_id)
                 self._wake_writer()
-                completed = True
+                ended = True
             elif body.stop is Stop.STALL:
                 await anyio.sleep_forever()
             elif body.stop is Stop.RESET:
@@ -167,9 +167,11 @@ class H2Sender:
                     request_index=body.request_index,
                     http_version="HTTP/2",
                     events_sent=sent,
-                    completed=completed,
+                    completed=ended and sent == len(body.events),
+                    ended_cleanly=ended,
+                    done_sent=body.done_sent(sent),
                     client_reset=stream_id in self._client_resets,
-                    client_closed=self._client_gone and not completed,
+                    client_closed=self._client_gone and not ended,
                     ended_at=time.monotonic(),
                 )
             )

@@ -43,9 +43,24 @@ if TYPE_CHECKING:
 __all__ = ["RecordedRequest", "Recorder", "Script", "StreamOutcome", "StreamScript"]
 
 
-@dataclass(frozen=True, slots=True)
+# Header names that may carry a credential: same words as ailib_sc's own
+# `is_secret_header` (copied: ailib_sc.testing imports nothing else of ailib_sc).
+_SECRET_WORDS = ("key", "token", "auth", "secret", "cookie", "signature", "password")
+
+
+def _masked(name: str, value: str) -> str:
+    lowered = name.lower()
+    return "***" if any(word in lowered for word in _SECRET_WORDS) else value
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class RecordedRequest:
     """One request as `FakeProviderServer` received it.
+
+    Its repr masks the values of headers that may carry a credential (names
+    containing ``key``, ``token``, ``auth``, ``secret``, ``cookie``,
+    ``signature`` or ``password``), so a failing assertion never prints an API
+    key; `header` and `headers` still give the values as received.
 
     Attributes:
         method: The request method, e.g. ``"POST"``.
@@ -67,6 +82,15 @@ class RecordedRequest:
     http_version: str
     connection_id: int
     stream_id: int | None = None
+
+    def __repr__(self) -> str:
+        headers = tuple((k, _masked(k, v)) for k, v in self.headers)
+        return (
+            f"RecordedRequest(method={self.method!r}, path={self.path!r}, "
+            f"headers={headers!r}, body={self.body!r}, "
+            f"http_version={self.http_version!r}, "
+            f"connection_id={self.connection_id!r}, stream_id={self.stream_id!r})"
+        )
 
     def header(self, name: str) -> str | None:
         """Return the first value of header `name` (any case), or None if absent."""
@@ -108,8 +132,18 @@ class StreamOutcome:
         http_version: ``"HTTP/1.1"`` or ``"HTTP/2"``.
         events_sent: Server-Sent Events written, counting the role chunk as one.
         completed: Every planned event was written and the body was ended
-            cleanly: after ``data: [DONE]``, or after the error event of
-            ``script_stream(error_at=...)``.
+            cleanly: after ``data: [DONE]``, after the error event of
+            ``script_stream(error_at=...)``, or after the last chunk of
+            ``script_stream(done=False)``.
+        ended_cleanly: The server ended the body properly (HTTP/1.1: the
+            zero-length last chunk; HTTP/2: END_STREAM), whether or not every
+            planned event was written: true when `completed`, and when
+            ``script_stream(end_after=...)`` cut the stream short (then
+            `completed` is false).  False for a stall, a disconnect, a reset,
+            a client leaving or the server stopping.
+        done_sent: ``data: [DONE]`` was written (it is always the last event).
+            False with ``script_stream(done=False)``, after ``error_at``, and
+            whenever the stream stopped before it.
         client_reset: HTTP/2 only: the client sent RST_STREAM on this stream
             before the body ended.
         client_closed: The client closed the connection before the body ended
@@ -122,6 +156,8 @@ class StreamOutcome:
     http_version: str
     events_sent: int
     completed: bool
+    ended_cleanly: bool
+    done_sent: bool
     client_reset: bool
     client_closed: bool
     ended_at: float

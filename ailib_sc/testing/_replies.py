@@ -25,15 +25,17 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 if TYPE_CHECKING:
+    from ailib_sc.testing._models import ModelCatalog
     from ailib_sc.testing._stream import EventStream
 
 __all__ = [
-    "DEFAULT_MODELS",
     "DEFAULT_REPLY_TEXT",
+    "ECHO_PREFIX",
     "MAX_BODY_SIZE",
     "ChatStreamRequest",
     "Reply",
     "Router",
+    "echo_text",
     "model_of",
 ]
 
@@ -76,19 +78,6 @@ CHAT_COMPLETION_EXAMPLE: Final[dict[str, Any]] = {
     "service_tier": "default",
 }
 
-#: `paths./models.get.x-oaiMeta.examples.response`, first entry of `data`;
-#: `id` is filled in per model.
-MODEL_EXAMPLE: Final[dict[str, Any]] = {
-    "id": "model-id-0",
-    "object": "model",
-    "created": 1686935002,
-    "owned_by": "organization-owner",
-    "shutdown_date": None,
-}
-
-#: `paths./models.get.x-oaiMeta.examples.response` without its entries.
-MODEL_LIST_EXAMPLE: Final[dict[str, Any]] = {"object": "list", "data": []}
-
 #: `components.schemas.ErrorResponse` (with `components.schemas.Error`): all four
 #: keys are required, `param` and `code` may be null.  The reference gives no
 #: example texts; the messages in `_ERRORS_BY_STATUS` follow the ones OpenAI's
@@ -98,14 +87,8 @@ ERROR_RESPONSE_SHAPE: Final[dict[str, Any]] = {
 }
 
 DEFAULT_REPLY_TEXT: Final = "Hello! How can I assist you today?"
-DEFAULT_MODELS: Final = (
-    "gpt-4o-mini",
-    "gpt-4o",
-    "gpt-4.1-mini",
-    "gpt-4.1",
-    "o4-mini",
-    "text-embedding-3-small",
-)
+#: What every echoed reply text starts with (``FakeProviderServer(echo=True)``).
+ECHO_PREFIX: Final = "echo: "
 
 INVALID_API_KEY_MESSAGE: Final = (
     "Incorrect API key provided. You can find your API key at "
@@ -184,11 +167,16 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class ChatStreamRequest:
-    """What a valid ``"stream": true`` chat completion request asks for."""
+    """What a valid ``"stream": true`` chat completion request asks for.
+
+    `echo` is the reply text derived from the request (`echo_text`) when the
+    server echoes, else None.
+    """
 
     model: str
     n: int
     include_usage: bool
+    echo: str | None = None
 
 
 def encode_json(obj: object) -> bytes:
@@ -249,6 +237,31 @@ def too_large_reply() -> Reply:
     return Reply(413, response_headers(None, 0), body)
 
 
+def echo_text(messages: list[Any]) -> str:
+    """Return the reply text ``FakeProviderServer(echo=True)`` derives from `messages`.
+
+    `ECHO_PREFIX` followed by the content of the last message whose ``role`` is
+    ``"user"``: a string as it is; a list of parts as the ``text`` of each
+    ``{"type": "text", "text": ...}`` part, concatenated without separator
+    (other parts are ignored); anything else, or no user message, adds nothing.
+    """
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return ECHO_PREFIX + content
+            if isinstance(content, list):
+                return ECHO_PREFIX + "".join(
+                    part["text"]
+                    for part in content
+                    if isinstance(part, dict)
+                    and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)
+                )
+            break
+    return ECHO_PREFIX
+
+
 def model_of(request_body: bytes) -> str:
     """Return the request's ``model``, or ``"gpt-4o-mini"`` if it names none."""
     try:
@@ -263,16 +276,19 @@ class Router:
 
     Args:
         reply_text: The assistant message content of every chat completion.
-        models: The model ids ``GET /v1/models`` lists, in that order.
+        models: The model routes' answers.
+        echo: Reply to every chat completion with `echo_text` of its messages
+            instead of `reply_text`.
     """
 
-    __slots__ = ("_model_bodies", "_models_body", "_reply_text")
+    __slots__ = ("_echo", "_models", "_reply_text")
 
-    def __init__(self, *, reply_text: str, models: tuple[str, ...]) -> None:
+    def __init__(
+        self, *, reply_text: str, models: ModelCatalog, echo: bool = False
+    ) -> None:
         self._reply_text = reply_text
-        entries = [{**MODEL_EXAMPLE, "id": model} for model in models]
-        self._models_body = _JSON_ENCODE({**MODEL_LIST_EXAMPLE, "data": entries})
-        self._model_bodies = {e["id"]: _JSON_ENCODE(e) for e in entries}
+        self._models = models
+        self._echo = echo
 
     def route(
         self, method: str, path: str, body: bytes
@@ -282,22 +298,14 @@ class Router:
         The body is encoded JSON, or for a valid streamed chat completion the
         `ChatStreamRequest` the caller renders as Server-Sent Events.
         """
-        route = path.partition("?")[0]
+        route, _, query = path.partition("?")
         if route == "/v1/chat/completions" and method == "POST":
             return self._chat_completion(body)
         if route == "/v1/models" and method == "GET":
-            return 200, self._models_body
+            return self._models.list_models(query)
         if route.startswith("/v1/models/") and method == "GET":
             model = urllib.parse.unquote(route.removeprefix("/v1/models/"))
-            found = self._model_bodies.get(model)
-            if found is not None:
-                return 200, found
-            return 404, error_body(
-                f"The model `{model}` does not exist or you do not have access to it.",
-                "invalid_request_error",
-                param="model",
-                code="model_not_found",
-            )
+            return self._models.retrieve(model)
         return 404, error_body(
             f"Invalid URL ({method} {route})", "invalid_request_error"
         )
@@ -347,16 +355,20 @@ class Router:
         options = request.get("stream_options")
         if options is not None and not isinstance(options, dict):
             return _invalid_type("stream_options", "an object", options)
+        echo = echo_text(messages) if self._echo else None
         if stream:
             include_usage = options is not None and options.get("include_usage") is True
-            return 200, ChatStreamRequest(model, n, include_usage)
-        return 200, self.chat_completion(model, n)
+            return 200, ChatStreamRequest(model, n, include_usage, echo)
+        return 200, self.chat_completion(model, n, echo)
 
-    def chat_completion(self, model: str, n: int = 1) -> bytes:
-        """Encode `CHAT_COMPLETION_EXAMPLE` for `model` with `n` choices, made now."""
+    def chat_completion(self, model: str, n: int = 1, text: str | None = None) -> bytes:
+        """Encode `CHAT_COMPLETION_EXAMPLE` for `model` with `n` choices, made now.
+
+        Every choice's content is `text`, or the server's reply text if None.
+        """
         message: dict[str, object] = {
             "role": "assistant",
-            "content": self._reply_text,
+            "content": self._reply_text if text is None else text,
             "refusal": None,
             "annotations": [],
         }

@@ -107,6 +107,8 @@ class Scripting:
         stall_after: int | None = None,
         disconnect_after: int | None = None,
         reset_after: int | None = None,
+        end_after: int | None = None,
+        done: bool = True,
         malformed_at: int | None = None,
         error_at: int | None = None,
         tool_call: tuple[str, str] | None = None,
@@ -120,11 +122,12 @@ class Scripting:
         one Server-Sent Event per chunk, each written and flushed on its own
         (its own HTTP/1.1 chunk, its own HTTP/2 DATA frame): the role chunk, the
         content chunks, a finish chunk, a usage-only chunk if the request set
-        ``stream_options.include_usage``, then ``data: [DONE]``.  With ``n > 1``
-        the choices' chunks are interleaved.  Events are numbered from 0 (the
-        role chunk; with ``n > 1`` the role chunks are ``0 .. n-1``) across
-        everything written, which is what the ``*_after`` and ``*_at`` arguments
-        count.  A ``script()`` that matches the request is applied first (it can
+        ``stream_options.include_usage``, then ``data: [DONE]``, then the end
+        of the body (HTTP/1.1: the zero-length chunk; HTTP/2: END_STREAM).
+        With ``n > 1`` the choices' chunks are interleaved.  Events are numbered
+        from 0 (the role chunk; with ``n > 1`` the role chunks are ``0 .. n-1``)
+        across everything written, which is what the ``*_after`` and ``*_at``
+        arguments count.  A ``script()`` that matches the request is applied first (it can
         fail a stream request with a status instead).
 
         Args:
@@ -133,7 +136,8 @@ class Scripting:
                 `tool_call`, the number of argument fragments.  None: the
                 server's `stream_chunks` (default: one chunk per word, four
                 characters per argument fragment).
-            text: The reply text instead of the server's `reply_text`.
+            text: The reply text instead of the server's `reply_text` (or, with
+                ``echo=True``, instead of the text echoed from the request).
             delay: Seconds between two events; None: the server's `stream_delay`.
             first_delay: Seconds before the headers (a slow first byte); None:
                 the server's `stream_first_delay`.
@@ -144,6 +148,16 @@ class Scripting:
             reset_after: Send this many events, then RST_STREAM(INTERNAL_ERROR)
                 on HTTP/2, keeping the connection; HTTP/1.1 has no stream reset
                 and closes the connection instead.
+            end_after: Send this many events, then end the body cleanly, as a
+                gateway that cuts a stream short does: no ``[DONE]``, and no
+                finish chunk if it had not been reached yet.  The stream's
+                `StreamOutcome` has ``ended_cleanly`` but not ``completed``
+                (unless the count reaches the last event).
+            done: False leaves out the final ``data: [DONE]`` event and sends
+                everything else (finish and usage chunks included), then ends
+                the body cleanly, as some gateways do.  The reply has one event
+                fewer; its `StreamOutcome` is ``completed`` without
+                ``done_sent``.
             malformed_at: Send event number N as ``data: {"id":`` (broken JSON).
             error_at: Replace event number N by an OpenAI ``server_error`` error
                 object and end the body right after it (no ``[DONE]``).
@@ -157,8 +171,9 @@ class Scripting:
             times: How many streamed replies this script shapes.
 
         A ``*_after`` count at or beyond the number of events stops after the
-        last event, before the body ends.  At most one of `stall_after`,
-        `disconnect_after` and `reset_after` may be given.
+        last event, before the body ends (`end_after` then ends it as usual).
+        At most one of `stall_after`, `disconnect_after`, `reset_after` and
+        `end_after` may be given.
 
         Raises:
             ValueError: An argument is out of range or two conflict (the message
@@ -174,6 +189,8 @@ class Scripting:
             stall_after=stall_after,
             disconnect_after=disconnect_after,
             reset_after=reset_after,
+            end_after=end_after,
+            done=done,
             malformed_at=malformed_at,
             error_at=error_at,
             tool_call=tool_call,

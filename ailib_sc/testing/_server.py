@@ -20,8 +20,9 @@ import anyio
 from anyio.abc import SocketAttribute
 
 from ailib_sc.testing._faults import Failures, RateLimiter
+from ailib_sc.testing._models import DEFAULT_MODELS, ModelCatalog
 from ailib_sc.testing._recording import RecordedRequest, Recorder, StreamOutcome
-from ailib_sc.testing._replies import DEFAULT_MODELS, DEFAULT_REPLY_TEXT, Router
+from ailib_sc.testing._replies import DEFAULT_REPLY_TEXT, Router
 from ailib_sc.testing._scripting import Scripting
 from ailib_sc.testing._serving import Service
 
@@ -66,7 +67,29 @@ class FakeProviderServer(Scripting):
             <api_key>`` or gets a 401 ``invalid_api_key`` error (which never
             contains the key).
         reply_text: The assistant message of every chat completion.
-        models: The model ids ``GET /v1/models`` lists.
+        echo: Reply to every chat completion with text derived from its
+            request, so that a test can tie each response to its request:
+            ``"echo: "`` followed by the content of the last message whose
+            ``role`` is ``"user"`` (a string as it is; a list of parts as the
+            ``text`` of its ``{"type": "text"}`` parts concatenated without
+            separator, other parts ignored; anything else, or no user message,
+            adds nothing).  E.g. ``[{"role": "user", "content": "Hi"}]`` gets
+            ``"echo: Hi"``.  Every choice carries it, streamed or not (streams
+            split it into chunks as usual, by default one per word:
+            ``"echo:"``, ``" Hi"``); it replaces `reply_text`, and a
+            ``script_stream(text=...)`` replaces it.  Default False.
+        models: The model ids ``GET /v1/models`` lists, in that order.
+        models_page_size: None (the default): ``GET /v1/models`` answers with
+            the whole list, ``{"object": "list", "data": [...]}``, ignoring any
+            query.  Otherwise it answers in pages like OpenAI's cursor-paginated
+            lists: ``?limit=N`` entries (default: this many) after the model
+            named by ``?after=<model id>`` (default: from the first), as
+            ``{"object": "list", "data": [...], "first_id": ..., "last_id":
+            ..., "has_more": ...}``; ``first_id`` and ``last_id`` are the
+            page's first and last ids (null on an empty page), ``has_more``
+            says whether models follow the page.  A ``limit`` that is not an
+            integer >= 1, or an ``after`` that is not a listed id, gets a 400
+            ``invalid_value`` error naming the parameter.  Ids must be unique.
         max_concurrent_streams: Advertised in HTTP/2 SETTINGS and enforced.
         stream_chunks: Default number of content chunks a streamed reply splits
             its text into; None means one chunk per word.
@@ -129,7 +152,9 @@ class FakeProviderServer(Scripting):
         http2_cleartext: bool = True,
         api_key: str | None = None,
         reply_text: str = DEFAULT_REPLY_TEXT,
+        echo: bool = False,
         models: tuple[str, ...] = DEFAULT_MODELS,
+        models_page_size: int | None = None,
         max_concurrent_streams: int = 100,
         stream_chunks: int | None = None,
         stream_delay: float = 0.0,
@@ -172,6 +197,7 @@ class FakeProviderServer(Scripting):
             failure_rate=failure_rate,
             failure_status=failure_status,
         )
+        catalog = ModelCatalog(models, page_size=models_page_size)
         self._host = host
         self._requested_port = port
         self._tls = tls
@@ -179,7 +205,7 @@ class FakeProviderServer(Scripting):
         self._has_api_key = api_key is not None
         self._recorder = Recorder(record=record)
         self._service = Service(
-            router=Router(reply_text=reply_text, models=models),
+            router=Router(reply_text=reply_text, models=catalog, echo=echo),
             recorder=self._recorder,
             reply_text=reply_text,
             authorization=None if api_key is None else f"Bearer {api_key}",

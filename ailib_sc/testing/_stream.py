@@ -70,6 +70,8 @@ _SYSTEM_FINGERPRINT: Final = "fp_44709d6fcb"
 _USAGE_JSON: Final = encode_json(CHAT_COMPLETION_EXAMPLE["usage"])
 _WORDS: Final = re.compile(r"\s*\S+")
 _TOOL_ARGUMENT_PIECE: Final = 4  # characters, about one token of JSON
+# The `StreamSpec` fields that stop a stream early; at most one may be set.
+_STOPS: Final = ("stall_after", "disconnect_after", "reset_after", "end_after")
 
 
 class Stop(enum.Enum):
@@ -78,6 +80,7 @@ class Stop(enum.Enum):
     STALL = "stall"  # keep the stream open, send nothing more
     DISCONNECT = "disconnect"  # close the TCP connection
     RESET = "reset"  # HTTP/2 RST_STREAM(INTERNAL_ERROR); HTTP/1.1 disconnects
+    END = "end"  # end the body cleanly, as if nothing more had been planned
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +88,7 @@ class StreamSpec:
     """One stream's behaviour, from `FakeProviderServer.script_stream` or defaults.
 
     None for `chunks`, `text`, `delay` and `first_delay` means "the server's
-    default"; `resolve` fills them in.
+    default"; `EventStream.plan` fills them in.
     """
 
     chunks: int | None = None
@@ -95,6 +98,8 @@ class StreamSpec:
     stall_after: int | None = None
     disconnect_after: int | None = None
     reset_after: int | None = None
+    end_after: int | None = None
+    done: bool = True
     malformed_at: int | None = None
     error_at: int | None = None
     tool_call: tuple[str, str] | None = None
@@ -103,7 +108,7 @@ class StreamSpec:
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first argument that is out of range."""
-        for name in ("chunks", "stall_after", "disconnect_after", "reset_after"):
+        for name in ("chunks", *_STOPS):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name}={value}: must be >= 0")
@@ -115,15 +120,11 @@ class StreamSpec:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name}={value}: must be >= 0 seconds")
-        stops = [
-            name
-            for name in ("stall_after", "disconnect_after", "reset_after")
-            if getattr(self, name) is not None
-        ]
+        stops = [name for name in _STOPS if getattr(self, name) is not None]
         if len(stops) > 1:
             raise ValueError(
                 f"{' and '.join(stops)}: give at most one of stall_after, "
-                "disconnect_after and reset_after"
+                "disconnect_after, reset_after and end_after"
             )
         if self.tool_call is not None:
             if self.text is not None:
@@ -143,6 +144,8 @@ class StreamSpec:
             return self.disconnect_after, Stop.DISCONNECT
         if self.reset_after is not None:
             return self.reset_after, Stop.RESET
+        if self.end_after is not None:
+            return self.end_after, Stop.END
         return None, None
 
 
@@ -152,8 +155,9 @@ class EventStream:
 
     The handler waits `first_delay`, then for `hold_until`, sends the headers,
     then the first `limit` events with `delay` seconds between two events.  If
-    `stop` is None it then ends the body (``limit == len(events)``); otherwise it
-    stalls, disconnects or resets as `stop` says, without ending the body.
+    `stop` is None (``limit == len(events)``) or `Stop.END` it then ends the
+    body cleanly (`ends_cleanly`); otherwise it stalls, disconnects or resets as
+    `stop` says, without ending the body.
     """
 
     events: list[bytes]
@@ -163,6 +167,16 @@ class EventStream:
     first_delay: float
     hold_until: anyio.Event | None
     request_index: int
+
+    @property
+    def ends_cleanly(self) -> bool:
+        """Whether the body ends after the `limit` events (else it is cut off)."""
+        return self.stop is None or self.stop is Stop.END
+
+    def done_sent(self, sent: int) -> bool:
+        """Whether ``data: [DONE]`` is among the first `sent` events."""
+        # [DONE] is only ever the last event; malformed_at may have replaced it.
+        return sent > 0 and self.events[sent - 1] == DONE_EVENT
 
     @classmethod
     def plan(
@@ -176,11 +190,17 @@ class EventStream:
         default_delay: float,
         default_first_delay: float,
     ) -> EventStream:
-        """Render the events `spec` asks for in reply to `request`."""
+        """Render the events `spec` asks for in reply to `request`.
+
+        The text is the script's, else the request's echo, else `reply_text`.
+        """
+        text = spec.text
+        if text is None:
+            text = reply_text if request.echo is None else request.echo
         events = render_events(
             request,
             spec,
-            text=reply_text if spec.text is None else spec.text,
+            text=text,
             chunks=default_chunks if spec.chunks is None else spec.chunks,
         )
         stop_after, stop = spec.stop()
@@ -299,7 +319,8 @@ def render_events(
     events.extend(opening + b"{}" + finish for opening in opens)
     if request.include_usage:
         events.append(head + b'],"usage":' + _USAGE_JSON + b"}\n\n")
-    events.append(DONE_EVENT)
+    if spec.done:
+        events.append(DONE_EVENT)
 
     if spec.malformed_at is not None and spec.malformed_at < len(events):
         events[spec.malformed_at] = MALFORMED_EVENT

@@ -1,0 +1,176 @@
+"""Deadlines, backoff and pacing follow ``anyio.current_time()``: on a virtual clock
+(tests/_clock.py) a 60 s ``Retry-After`` takes no real time, and the times a call
+or a batch reports are exactly what the policy and the server asked for.
+
+Every test here runs on both backends on a fresh virtual clock, over cleartext
+HTTP/1.1 and h2c (a TLS server is reached by host name, which needs a thread).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from ailib_sc import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Message,
+    RetryPolicy,
+    Role,
+    ServerError,
+    TransportTimeoutError,
+)
+from ailib_sc.testing import FakeProviderServer
+
+from ._clock import approx_time, jump, virtual_backend
+from .conftest import API_KEY, Served
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ._clock import VirtualBackend
+
+pytestmark = pytest.mark.anyio
+
+REQ = ChatCompletionRequest(
+    model="gpt-4o-mini", messages=[Message(role=Role.USER, content="Hello")]
+)
+TEXT = "Hello! How can I assist you today?"
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> VirtualBackend:
+    return virtual_backend(str(request.param))
+
+
+@pytest.fixture(params=["http1", "h2c"])
+async def cleartext(
+    request: pytest.FixtureRequest, anyio_backend: VirtualBackend
+) -> AsyncIterator[Served]:
+    version = "HTTP/2" if request.param == "h2c" else "HTTP/1.1"
+    async with FakeProviderServer(api_key=API_KEY) as server:
+        yield Served(server, str(request.param), version)
+
+
+async def test_a_60_second_retry_after_is_waited_in_virtual_time(
+    cleartext: Served,
+) -> None:
+    cleartext.server.script(429, headers={"retry-after": "60"})
+    policy = RetryPolicy(max_attempts=2, max_retry_after=120)
+    async with cleartext.client() as client:
+        t0 = anyio.current_time()
+        resp = await client.chat_completion(REQ, retry=policy)
+        waited = anyio.current_time() - t0
+    assert resp.first_text() == TEXT
+    assert resp.stats is not None
+    assert resp.stats.attempts == 2
+    assert len(cleartext.server.requests) == 2
+    # The backoff's jitter draw is at most base_delay (0.5 s), below the hint.
+    assert waited == approx_time(60.0)
+
+
+async def test_deadline_stops_retries_that_could_not_start_in_time(
+    cleartext: Served,
+) -> None:
+    # Attempts at 0, 20 and 40 s; a fourth would start at 60 s, after the
+    # 50 s deadline, so it is not made although max_attempts allows it.
+    cleartext.server.script(503, headers={"retry-after": "20"}, times=10)
+    policy = RetryPolicy(max_attempts=10, base_delay=0, jitter=False, deadline=50)
+    async with cleartext.client() as client:
+        t0 = anyio.current_time()
+        with pytest.raises(ServerError) as info:
+            await client.chat_completion(REQ, retry=policy)
+        elapsed = anyio.current_time() - t0
+    assert info.value.attempts == 3
+    assert len(cleartext.server.requests) == 3
+    assert elapsed == approx_time(40.0)
+
+
+async def test_a_retry_that_wakes_after_the_deadline_is_not_made(
+    cleartext: Served,
+) -> None:
+    # The retry due at 20 s wakes at 55 s (the process was suspended from 10 s
+    # to 55 s): the 50 s deadline has passed, so the 503 surfaces; no attempt
+    # is made with a negative time budget.
+    cleartext.server.script(503, headers={"retry-after": "20"}, times=10)
+    policy = RetryPolicy(max_attempts=10, base_delay=0, jitter=False, deadline=50)
+
+    async def suspend() -> None:
+        await anyio.sleep(10)
+        jump(45)
+
+    async with cleartext.client() as client, anyio.create_task_group() as tg:
+        t0 = anyio.current_time()
+        tg.start_soon(suspend)
+        with pytest.raises(ServerError) as info:
+            await client.chat_completion(REQ, retry=policy)
+        elapsed = anyio.current_time() - t0
+    assert info.value.attempts == 1
+    assert len(cleartext.server.requests) == 1
+    assert elapsed == approx_time(55.0)
+
+
+async def test_attempt_timeout_then_a_retry_that_succeeds(cleartext: Served) -> None:
+    cleartext.server.script(200, delay=100)  # the first reply comes too late
+    policy = RetryPolicy(
+        max_attempts=2,
+        base_delay=5,
+        jitter=False,
+        attempt_timeout=30,
+        retry_maybe_processed=True,  # a timed-out attempt may have been processed
+    )
+    async with cleartext.client() as client:
+        t0 = anyio.current_time()
+        resp = await client.chat_completion(REQ, retry=policy)
+        elapsed = anyio.current_time() - t0
+        assert client.statistics().active_streams == 0
+    assert resp.first_text() == TEXT
+    assert resp.stats is not None
+    assert resp.stats.attempts == 2
+    assert elapsed == approx_time(30.0 + 5.0)
+
+
+async def test_deadline_shortens_the_last_attempt(cleartext: Served) -> None:
+    # attempt_timeout 30 s, deadline 45 s: attempt 1 times out at 30 s, attempt
+    # 2 gets only the 15 s left and times out at 45 s; no third attempt.
+    cleartext.server.script(200, delay=100, times=3)
+    policy = RetryPolicy(
+        max_attempts=3,
+        base_delay=0,
+        attempt_timeout=30,
+        deadline=45,
+        retry_maybe_processed=True,
+    )
+    async with cleartext.client() as client:
+        t0 = anyio.current_time()
+        with pytest.raises(TransportTimeoutError, match="within 15 s") as info:
+            await client.chat_completion(REQ, retry=policy)
+        elapsed = anyio.current_time() - t0
+    assert info.value.attempts == 2
+    assert len(cleartext.server.requests) == 2
+    assert elapsed == approx_time(45.0)
+
+
+async def test_smart_batch_pauses_for_retry_after_exactly(cleartext: Served) -> None:
+    # One concurrent item: the first request gets the 429, the batch pauses
+    # 30 s, then its retry and every other item run (in no virtual time).
+    cleartext.server.script(429, headers={"retry-after": "30"})
+    requests = [
+        ChatCompletionRequest(
+            model="gpt-4o-mini", messages=[Message(role=Role.USER, content=f"{i}")]
+        )
+        for i in range(5)
+    ]
+    async with cleartext.client() as client:
+        results = await client.chat_completion_batch_smart(
+            requests, initial_concurrency=1, max_concurrency=1
+        )
+    assert all(isinstance(r, ChatCompletionResponse) for r in results)
+    s = results.statistics
+    assert s is not None
+    assert (s.succeeded, s.attempts, s.retries, s.throttled) == (5, 6, 1, 1)
+    assert s.rate_limit_wait == approx_time(30.0)
+    assert s.elapsed == approx_time(30.0)
+    assert len(cleartext.server.requests) == 6
