@@ -21,7 +21,6 @@ from ._client import AiClient as AiClient
 from ._config import ConnectionOptions as ConnectionOptions
 from ._content import Content as Content
 from ._content import ContentPart as ContentPart
-from ._engine import ClientState as ClientState
 from ._errors import AiLibError as AiLibError
 from ._errors import ApiError as ApiError
 from ._errors import AuthenticationError as AuthenticationError
@@ -65,6 +64,7 @@ from ._types import CallStats as CallStats
 from ._types import ChatCompletionRequest as ChatCompletionRequest
 from ._types import ChatCompletionResponse as ChatCompletionResponse
 from ._types import Choice as Choice
+from ._types import ClientState as ClientState
 from ._types import CompletionTokensDetails as CompletionTokensDetails
 from ._types import FunctionCall as FunctionCall
 from ._types import FunctionDefinition as FunctionDefinition

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._config import ConnectionOptions
-from ._engine import ClientState, Engine
 from ._errors import ConfigurationError
 from ._registry import Provider, ProviderConfig
-from ._types import ChatCompletionRequest, Message, Role
+from ._types import ChatCompletionRequest, ClientState, Message, Role
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Iterable, Mapping
     from types import TracebackType
 
     from ._batch import BatchResults, BatchStream
+    from ._engine import Engine
     from ._errors import AiLibError
     from ._policy import RetryPolicy
     from ._streaming import ChatCompletionStream, StreamWithCancel
@@ -79,7 +79,11 @@ class AiClient:
         provider: Provider | ProviderConfig | str,
         options: ConnectionOptions | None = None,
     ) -> None:
-        self._engine = Engine(
+        # The engine (and with it anyio, the codec and the transport) loads on
+        # first use, so `import ailib_sc` stays cheap.
+        from ._engine import Engine
+
+        self._engine: Engine = Engine(
             _provider_config(provider), options or ConnectionOptions()
         )
 

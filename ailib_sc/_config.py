@@ -11,10 +11,8 @@ then defaults.
 
 import os
 import re
-import ssl
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,6 +20,9 @@ from ._errors import ConfigurationError, MissingApiKeyError
 from ._policy import RetryPolicy
 from ._registry import AuthStyle, ProviderConfig, check_base_url
 from ._secret import SecretStr, reveal
+
+if TYPE_CHECKING:
+    import ssl  # 11 ms to import: the transport loads it when it needs it
 
 __all__ = [
     "ConnectionOptions",
@@ -111,7 +112,8 @@ class ConnectionOptions(msgspec.Struct, frozen=True, kw_only=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     verify: bool = True
     ca_file: str | None = None
-    ssl_context: ssl.SSLContext | None = None
+    # A string: resolved only by msgspec or autodoc when asked, never at import.
+    ssl_context: "ssl.SSLContext | None" = None
     close_timeout: float = 5.0
     retry: RetryPolicy | None = None
 
@@ -263,6 +265,8 @@ def check_headers(
 
 def _mask_url(url: str) -> str:
     """Hide the password in ``scheme://user:pass@host``."""
+    from urllib.parse import urlsplit  # 3 ms to import: only for a proxy URL
+
     parts = urlsplit(url)
     if parts.password is None:
         return url

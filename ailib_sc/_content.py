@@ -8,7 +8,6 @@ codec turns them into its own wire shape (OpenAI: ``image_url`` / ``input_audio`
 # No `from __future__ import annotations` here: msgspec resolves Struct
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
 
-import base64
 import os
 from typing import TypeAlias
 
@@ -133,6 +132,8 @@ class Content:
     @staticmethod
     def data_url(data: bytes, mime: str) -> str:
         """Return ``data:<mime>;base64,<data>`` for raw bytes."""
+        import base64  # only when a file is attached
+
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
     @staticmethod

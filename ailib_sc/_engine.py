@@ -27,7 +27,6 @@ measure real time, even under a mock clock).
 
 from __future__ import annotations
 
-import enum
 import itertools
 import os
 import time
@@ -51,7 +50,7 @@ from ._errors import (
 )
 from ._retry import retrying
 from ._sse import NDJSONEvents, SSEDecoder
-from ._types import CallStats
+from ._types import CallStats, ClientState
 from ._validate import validate_request
 from ._wire import load_codec
 
@@ -71,21 +70,13 @@ if TYPE_CHECKING:
     )
     from ._wire import Codec
 
-__all__ = ["Call", "ClientState", "Engine"]
+__all__ = ["Call", "Engine", "read_body"]
 
 #: Error bodies are read up to this many bytes; the rest is not drained (the
 #: connection is closed instead, or the HTTP/2 stream reset).
 _ERROR_BODY_CAP = 64 * 1024
 #: A model listing that pages more often than this is a server bug.
 _MAX_MODEL_PAGES = 1000
-
-
-class ClientState(enum.Enum):
-    """Where an :class:`AiClient` is in its life."""
-
-    UNOPENED = "unopened"  # constructed; enter ``async with`` to use it
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class Call:
@@ -519,6 +510,3 @@ class Engine:
             ratelimit_remaining_requests=remaining,
             ratelimit_reset_requests=reset,
         )
-
-
-ClientState.__module__ = "ailib_sc"

@@ -17,6 +17,7 @@ from ._content import Content, MessageContent
 
 __all__ = [
     "CallStats",
+    "ClientState",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
     "Choice",
@@ -35,6 +36,14 @@ __all__ = [
     "ToolChoiceFunction",
     "Usage",
 ]
+
+
+class ClientState(enum.Enum):
+    """Where an :class:`AiClient` is in its life."""
+
+    UNOPENED = "unopened"  # constructed; enter ``async with`` to use it
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class Role(enum.StrEnum):
@@ -422,6 +431,7 @@ class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 for _cls in (
+    ClientState,
     Role,
     FunctionCall,
     ToolCall,

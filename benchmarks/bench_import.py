@@ -5,7 +5,9 @@
 Each sample is a fresh interpreter (``python -c``) that reads ``VmRSS`` from
 ``/proc/self/status``, times the import with ``time.perf_counter``, and reads
 ``VmRSS`` again; the median of 7 samples (3 with ``--quick``) is reported, after
-one unmeasured run that fills the bytecode caches. Then one
+one unmeasured run that fills the bytecode caches (``PYTHONDONTWRITEBYTECODE``
+is dropped for these children: an installed package has its bytecode, and
+without it every sample would time the compiler, not the import). Then one
 ``python -X importtime -c "import ailib_sc"`` run shows where our import time
 goes, summed by top-level package (``-X importtime`` itself adds overhead, so
 these add up to more than the median above).
@@ -49,13 +51,19 @@ print(json.dumps({{"ms": (t1 - t0) * 1e3, "rss_mb": (r1 - r0) / 1024,
 """
 
 
+def _env() -> dict[str, str]:
+    env = subprocess_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _sample(module: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", _PROBE.format(module=module)],
         capture_output=True,
         text=True,
         check=True,
-        env=subprocess_env(),
+        env=_env(),
         cwd=PROJECT_ROOT,
         timeout=120,
     ).stdout
@@ -86,7 +94,7 @@ def _breakdown(
         capture_output=True,
         text=True,
         check=True,
-        env=subprocess_env(),
+        env=_env(),
         cwd=PROJECT_ROOT,
         timeout=120,
     ).stderr

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import ssl
 import types
+
+import ailib_sc
+
+# ConnectionOptions.ssl_context is annotated with a string naming ssl.SSLContext,
+# so that `import ailib_sc` does not import ssl (11 ms). autodoc resolves it in
+# the namespace of the class's __module__, "ailib_sc", so it gets the name here.
+ailib_sc.ssl = ssl  # type: ignore[attr-defined]
 
 # -- Project -------------------------------------------------------------------
 

@@ -60,8 +60,11 @@ from ailib_sc import (
     UnprocessableEntityError,
     Usage,
 )
+from ailib_sc._sse import SSEEvent
 from ailib_sc._wire import ModelPage, WireRequest
+from ailib_sc._wire import _openai_lenient as lenient
 from ailib_sc._wire.openai_chat import (
+    OpenAIStreamDecoder,
     decode_error,
     decode_models,
     decode_response,
@@ -1116,3 +1119,55 @@ def test_decode_error_never_raises(body: bytes, message: str) -> None:
     assert err.message == message
     assert (err.status, err.code, err.type, err.param) == (400, None, None, None)
     assert err.body == body
+
+
+# ================================================================ gateways
+
+GATEWAYS = FIXTURES / "gateways"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "groq_reasoning.json",
+        "mistral_thinking.json",
+        "handwritten_float_created.json",
+    ],
+)
+def test_gateway_bodies_decode_as_the_lenient_structs_read_them(name: str) -> None:
+    """The codec's strict fast path must never drop what the lenient path reads
+    (Groq's `reasoning` decodes strictly but lands in an unknown field)."""
+    body = (GATEWAYS / name).read_bytes()
+    resp = decode_response(body)
+    assert resp == lenient.decode_response(body)
+    if name.startswith("groq"):
+        reasoning = resp.choices[0].message.reasoning_content
+        assert reasoning is not None
+        assert reasoning.startswith("Okay, so the user is asking how many times")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "groq_reasoning_excerpt.chunks.txt",
+        "mistral_thinking.chunks.txt",
+    ],
+)
+def test_gateway_streams_decode_as_the_lenient_structs_read_them(name: str) -> None:
+    dec = OpenAIStreamDecoder()
+    lines = (GATEWAYS / name).read_bytes().splitlines()
+    for line in lines:
+        assert dec.feed(SSEEvent(data=line)) == [lenient.decode_chunk(line)]
+    dec.end()  # every choice finished: complete even without [DONE]
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("handwritten_openrouter_error_200.json", RateLimitError),
+        ("handwritten_vllm_error_200.json", BadRequestError),
+    ],
+)
+def test_a_200_body_holding_an_error_raises_it(name: str, cls: type[ApiError]) -> None:
+    with pytest.raises(cls):
+        decode_response((GATEWAYS / name).read_bytes())

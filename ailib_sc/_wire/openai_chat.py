@@ -162,6 +162,7 @@ def _append(body: bytes, extra: dict[str, Any] | None, stream: bool) -> bytes:
 # ---------------------------------------------------------------- decode
 
 _response_decoder = msgspec.json.Decoder(ChatCompletionResponse)
+_REASONING = b'"reasoning"'
 
 
 def decode_response(body: bytes) -> ChatCompletionResponse:
@@ -175,9 +176,23 @@ def decode_response(body: bytes) -> ChatCompletionResponse:
         resp = _response_decoder.decode(body)
     except msgspec.DecodeError:
         return lenient.decode_response(body)
-    if not resp.choices:  # an error body decodes to no choices; make sure
+    choices = resp.choices
+    if not choices:  # an error body decodes to no choices; make sure
         return lenient.decode_response(body)
+    if choices[0].message.reasoning_content is None and _may_reason(resp):
+        # Groq, OpenRouter and vLLM spell it "reasoning", which the strict
+        # decode would drop: only the lenient Structs read both names. The
+        # scan costs half a decode, so it is skipped when usage says no
+        # reasoning happened.
+        if _REASONING in body:
+            return lenient.decode_response(body)
     return resp
+
+
+def _may_reason(resp: ChatCompletionResponse) -> bool:
+    usage = resp.usage
+    details = None if usage is None else usage.completion_tokens_details
+    return details is None or details.reasoning_tokens > 0
 
 
 class _WireModel(msgspec.Struct, frozen=True):
@@ -290,10 +305,11 @@ class OpenAIStreamDecoder:
     keep-alives yield nothing.
     """
 
-    __slots__ = ("_finished", "_seen", "done")
+    __slots__ = ("_finished", "_last", "_seen", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self._last = -1  # the choice index seen last
         self._seen: set[int] = set()  # choice indices that appeared
         self._finished: set[int] = set()  # ... and those that got a finish_reason
 
@@ -305,31 +321,52 @@ class OpenAIStreamDecoder:
             ResponseDecodeError: the data is not a chunk.
         """
         data = event.data
-        if data == b"[DONE]":
-            self.done = True
-            return []
-        if not data:
-            return []
         try:
             chunk = _chunk_decoder.decode(data)
         except msgspec.DecodeError:
+            if data == b"[DONE]":
+                self.done = True
+                return []
+            if not data:
+                return []
             chunk = lenient.decode_chunk(data)  # gateway shapes; raises on errors
         else:
-            # An {"error": ...} frame decodes to an all-default chunk (every
-            # field has a default); only then, after an `event: error`, or when a
-            # gateway that keeps the chunk shape (OpenRouter) ends a choice with
-            # "error", is it worth a second, lenient look.
+            # A second, lenient look only when the chunk looks odd: an
+            # {"error": ...} frame decodes to an all-default chunk (every field
+            # has a default); a gateway that keeps the chunk shape (OpenRouter)
+            # ends a choice with "error"; a delta with nothing we know of may
+            # carry "reasoning" (Groq, OpenRouter, vLLM). A content chunk pays
+            # for two attribute tests.
             choices = chunk.choices
-            if (
-                (not choices and not chunk.id and chunk.usage is None)
-                or (choices and choices[0].finish_reason == "error")
-                or event.event == "error"
-            ):
-                chunk = lenient.decode_chunk(data)
+            if not choices:
+                if not chunk.id and chunk.usage is None:
+                    return [lenient.decode_chunk(data)]
+                return [chunk]
+            first = choices[0]
+            finish = first.finish_reason
+            if finish is None:
+                delta = first.delta
+                if (
+                    not delta.content
+                    and delta.reasoning_content is None
+                    and delta.tool_calls is None
+                    and _REASONING in data
+                ):
+                    chunk = lenient.decode_chunk(data)
+                elif len(choices) == 1:  # the usual chunk: one choice, going on
+                    if first.index != self._last:
+                        self._last = first.index
+                        self._seen.add(first.index)
+                    return [chunk]
+            elif finish == "error":
+                chunk = lenient.decode_chunk(data)  # raises the error it carries
         for c in chunk.choices:
-            self._seen.add(c.index)
+            index = c.index
+            if index != self._last:
+                self._last = index
+                self._seen.add(index)
             if c.finish_reason is not None:
-                self._finished.add(c.index)
+                self._finished.add(index)
         return [chunk]
 
     def end(self) -> None:
