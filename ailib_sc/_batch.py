@@ -18,6 +18,7 @@ with full-jitter backoff, keeping the item's ``x-client-request-id``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING
 
@@ -117,7 +118,7 @@ class _Controller:
         self.limit = int(limiter.total_tokens)
         self.initial = self.peak = self.limit
         self.successes = 0
-        self.last_decrease = 0.0
+        self.last_decrease = -math.inf  # clocks may start at 0 (trio MockClock)
         self.pause_until = 0.0
         self.next_start = 0.0
         self.interval = 0.0

@@ -174,3 +174,31 @@ async def test_smart_batch_pauses_for_retry_after_exactly(cleartext: Served) -> 
     assert s.rate_limit_wait == approx_time(30.0)
     assert s.elapsed == approx_time(30.0)
     assert len(cleartext.server.requests) == 6
+
+
+async def test_a_429_at_the_clocks_start_halves_smart_concurrency(
+    cleartext: Served,
+) -> None:
+    # Virtual clocks start at 0. The AIMD controller halves at most once per
+    # 0.5 s window; a "last decrease" starting at 0.0 used to swallow a
+    # throttle in the first half second.
+    release = anyio.Event()
+    cleartext.server.script(429, headers={"retry-after": "0"})
+    cleartext.server.script(200, hold_until=release, times=7)
+    async with cleartext.client() as client:
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                results = await client.chat_completion_batch_smart(
+                    [REQ] * 8, initial_concurrency=8, max_concurrency=8
+                )
+                stats.append(results.statistics)
+
+            stats: list[object] = []
+            tg.start_soon(run)
+            await cleartext.server.wait_for_requests(8)
+            release.set()
+    s = stats[0]
+    assert s is not None
+    # Halved to 4, then +1 after a window of 4 successes (without the fix: 8).
+    assert (s.throttled, s.final_concurrency) == (1, 5)  # type: ignore[attr-defined]
