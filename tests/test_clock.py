@@ -17,6 +17,7 @@ from ailib_sc import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Message,
+    PoolTimeoutError,
     RetryPolicy,
     Role,
     ServerError,
@@ -202,3 +203,21 @@ async def test_a_429_at_the_clocks_start_halves_smart_concurrency(
     assert s is not None
     # Halved to 4, then +1 after a window of 4 successes (without the fix: 8).
     assert (s.throttled, s.final_concurrency) == (1, 5)  # type: ignore[attr-defined]
+
+
+async def test_pool_timeout_is_a_virtual_deadline(anyio_backend: VirtualBackend) -> None:
+    # One HTTP/2 connection with one stream slot, held: the second request
+    # waits pool_timeout seconds of the clock anyio runs, then gives up.
+    release = anyio.Event()
+    async with FakeProviderServer(max_concurrent_streams=1) as server:
+        server.script(200, hold_until=release)
+        served = Served(server, "h2c", "HTTP/2")
+        async with served.client(pool_size=1, pool_timeout=30) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.chat_completion, REQ)
+                await server.wait_for_requests(1)
+                t0 = anyio.current_time()
+                with pytest.raises(PoolTimeoutError):
+                    await client.chat_completion(REQ)
+                assert anyio.current_time() - t0 == approx_time(30.0)
+                release.set()

@@ -17,8 +17,7 @@ marks it broken and the pool closes it.
 
 from __future__ import annotations
 
-import time
-
+import anyio
 import h11
 import httpcore
 
@@ -41,7 +40,7 @@ class H1Connection:
         self._held: object = None  # an event read ahead while joining body data
         self.broken = False
         self.closed = False
-        self.idle_since = time.monotonic()
+        self.idle_since = anyio.current_time()
         self.requests = 0
 
     async def send_request(

@@ -27,7 +27,6 @@ are "not processed" too.
 from __future__ import annotations
 
 import enum
-import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -101,7 +100,7 @@ class H2Connection:
         self.active = 0
         self.completed = 0  # streams the server answered to the end
         self.goaway_last: int | None = None  # last_stream_id of the server's GOAWAY
-        self.idle_since = time.monotonic()
+        self.idle_since = anyio.current_time()
         self.error: BaseException | None = None
         self._reader_done = anyio.Event()
         self._settings_seen = anyio.Event()
@@ -330,7 +329,7 @@ class H2Connection:
                     except AiLibError:
                         pass  # the connection died; _flush marked it
         if self.active == 0:
-            self.idle_since = time.monotonic()
+            self.idle_since = anyio.current_time()
         self._on_change(self)
 
     # ------------------------------------------------------------ reading

@@ -27,7 +27,6 @@ served nothing count towards ``_MAX_FRUITLESS_REROUTES``.
 from __future__ import annotations
 
 import enum
-import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -169,11 +168,13 @@ class OriginPool:
         self._changed = anyio.Event()
 
     async def _h2_checkout(self, timeouts: Timeouts) -> H2Connection | None:
-        deadline = None if timeouts.pool is None else time.monotonic() + timeouts.pool
+        deadline = (
+            None if timeouts.pool is None else anyio.current_time() + timeouts.pool
+        )
         while True:
             if self.closed:
                 raise RemoteProtocolError("the client is closing")
-            now = time.monotonic()
+            now = anyio.current_time()
             for conn in self.h2:
                 if conn.can_take():
                     return conn
@@ -198,7 +199,7 @@ class OriginPool:
                     return None
                 continue
             waiter = self._connecting or self._changed
-            remaining = None if deadline is None else deadline - time.monotonic()
+            remaining = None if deadline is None else deadline - anyio.current_time()
             if remaining is not None and remaining <= 0:
                 raise PoolTimeoutError(
                     f"no HTTP/2 stream slot free within {timeouts.pool:g} s (pool_timeout)"
@@ -220,7 +221,7 @@ class OriginPool:
             if self.origin.scheme == "https" and alpn != "h2":
                 self.mode = Mode.H1
                 conn1 = H1Connection(stream)
-                self.idle.append((conn1, time.monotonic()))
+                self.idle.append((conn1, anyio.current_time()))
                 return None
             conn = H2Connection(
                 stream, on_change=self._h2_changed, close_timeout=self.close_timeout
@@ -302,7 +303,7 @@ class OriginPool:
         )
 
     async def _pop_idle(self) -> H1Connection | None:
-        now = time.monotonic()
+        now = anyio.current_time()
         while self.idle:
             conn, since = self.idle.pop()
             idle_for = now - since
@@ -322,7 +323,7 @@ class OriginPool:
         completed cleanly) or drop it (the caller closed it)."""
         self.busy.discard(conn)
         if not conn.broken and not conn.closed and not self.closed:
-            self.idle.append((conn, time.monotonic()))
+            self.idle.append((conn, anyio.current_time()))
         self.sem.release()
 
     # ------------------------------------------------------------ shutdown & stats
