@@ -12,6 +12,7 @@ from ailib_sc import (
     AiClient,
     ChatCompletionRequest,
     ConnectError,
+    InvalidRequestError,
     Message,
     PoolTimeoutError,
     Provider,
@@ -207,3 +208,23 @@ async def test_connect_refused_is_connect_error(anyio_backend: str) -> None:
     assert info.value.is_retryable()
     assert info.value.provider == "nowhere"
     assert client.statistics().connections == 0
+
+
+async def test_a_request_h11_refuses_is_invalid_not_retryable(
+    h1_server: Served,
+) -> None:
+    # The header checks stop such values when the client is built; below them,
+    # the transport maps h11's LocalProtocolError to InvalidRequestError (our
+    # side broke HTTP/1.1: nothing was sent, retrying cannot help), not to a
+    # retryable RemoteProtocolError.
+    async with h1_server.client(max_concurrency=1) as client:
+        engine = client._engine
+        with pytest.raises(InvalidRequestError, match="cannot send") as info:
+            await engine.transport.request(
+                engine.origin, b"POST", b"/v1/chat/completions", [(b"x-a", b" x")], b""
+            )
+        assert not info.value.is_retryable()
+        stats = client.statistics()
+        assert (stats.in_use, stats.connections) == (0, 0)
+        assert (await client.chat_completion(REQ)).first_text() == TEXT
+    assert len(h1_server.server.requests) == 1
