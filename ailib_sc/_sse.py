@@ -52,7 +52,7 @@ from typing import Final
 
 import msgspec
 
-from ailib_sc._errors import ResponseDecodeError
+from ailib_sc._errors import IncompleteStreamError, ResponseDecodeError
 
 __all__ = ["NDJSONEvents", "NDJSONSplitter", "SSEDecoder", "SSEEvent"]
 
@@ -332,19 +332,20 @@ class SSEDecoder:
         """Declare the body finished.
 
         A block without its terminating blank line is never dispatched (per the
-        spec), so a body cut inside an event is an error rather than a silent loss.
+        spec), so a body cut inside an event is an error rather than a silent loss:
+        the stream was cut short, whatever the provider's terminal signal.
 
         Returns:
             ``[]`` (there is nothing left to dispatch after a clean end).
 
         Raises:
-            ResponseDecodeError: the body ended inside an event: data lines
+            IncompleteStreamError: the body ended inside an event: data lines
                 without the blank line that dispatches them, or an unterminated
                 line.
         """
         pending = (self._size if self._parts else 0) + len(self._buf)
         if pending:
-            raise ResponseDecodeError(
+            raise IncompleteStreamError(
                 f"stream ended inside an event ({pending} bytes pending) at byte "
                 f"offset {self._fed}: the server closed the body before the blank "
                 "line that ends an SSE event"

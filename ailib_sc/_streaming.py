@@ -99,6 +99,7 @@ class ChatCompletionStream:
         self._pending: deque[ChatCompletionChunk] = deque()
         self._body_done = False
         self._ending = False  # the body ended; the end check is still to come
+        self._deferred: AiLibError | None = None  # raised once pending is empty
         self._finished = False
         self._exited = False
         self.cancelled = False
@@ -219,9 +220,16 @@ class ChatCompletionStream:
             await self._read_more()
             if pending:
                 return pending.popleft()
+        self._raise_deferred()
         if self._ending:
             self._end()
         raise StopAsyncIteration
+
+    def _raise_deferred(self) -> None:
+        err = self._deferred
+        if err is not None:
+            self._deferred = None
+            raise err
 
     async def _read_more(self) -> None:
         resp = self._response
@@ -246,6 +254,11 @@ class ChatCompletionStream:
         except AiLibError as err:
             self._body_done = True
             self._fail(err)
+            if self._pending:
+                # Chunks decoded before the error in this read reach the caller
+                # first, however the network happened to batch the events.
+                self._deferred = err
+                return
             raise
 
     def _end(self) -> None:
@@ -297,6 +310,7 @@ class ChatCompletionStream:
             while not self._body_done:
                 await self._read_more()
             self._pending.clear()
+            self._raise_deferred()
             if self._ending:
                 self._end()
         if not self._finished:

@@ -205,7 +205,9 @@ async def test_a_429_at_the_clocks_start_halves_smart_concurrency(
     assert (s.throttled, s.final_concurrency) == (1, 5)  # type: ignore[attr-defined]
 
 
-async def test_pool_timeout_is_a_virtual_deadline(anyio_backend: VirtualBackend) -> None:
+async def test_pool_timeout_is_a_virtual_deadline(
+    anyio_backend: VirtualBackend,
+) -> None:
     # One HTTP/2 connection with one stream slot, held: the second request
     # waits pool_timeout seconds of the clock anyio runs, then gives up.
     release = anyio.Event()

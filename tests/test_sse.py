@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ailib_sc import _sse
-from ailib_sc._errors import ResponseDecodeError
+from ailib_sc._errors import AiLibError, IncompleteStreamError, ResponseDecodeError
 from ailib_sc._sse import NDJSONSplitter, SSEDecoder, SSEEvent
 
 BOM = b"\xef\xbb\xbf"
@@ -67,12 +67,16 @@ def decode(chunks: Chunks, **kwargs: int) -> list[SSEEvent]:
     return events
 
 
-def errors(raw: bytes, decode_fn: Callable[[Chunks], object]) -> set[str]:
-    """The error message for every chunking of ``raw`` (all must raise)."""
+def errors(
+    raw: bytes,
+    decode_fn: Callable[[Chunks], object],
+    kind: type[AiLibError] = ResponseDecodeError,
+) -> set[str]:
+    """The error message for every chunking of ``raw`` (all must raise ``kind``)."""
     messages = set()
     for chunking in CHUNKINGS:
         for chunks in chunking(raw):
-            with pytest.raises(ResponseDecodeError) as info:
+            with pytest.raises(kind) as info:
                 decode_fn(chunks)
             messages.add(info.value.message)
     return messages
@@ -332,7 +336,8 @@ def test_cr_then_lf_is_one_line_break() -> None:
     ],
 )
 def test_end_raises_inside_an_event(raw: bytes, pending: int) -> None:
-    assert errors(raw, decode) == {
+    # A body cut inside an event is a stream cut short.
+    assert errors(raw, decode, IncompleteStreamError) == {
         f"stream ended inside an event ({pending} bytes pending) at byte offset "
         f"{len(raw)}: the server closed the body before the blank line that ends "
         "an SSE event"
@@ -564,7 +569,7 @@ def _feed_all(chunks: Chunks) -> tuple[list[tuple[int, SSEEvent]], bool]:
         out += [(decoder.bytes_fed, e) for e in decoder.feed(chunk)]
     try:
         decoder.end()
-    except ResponseDecodeError:
+    except IncompleteStreamError:
         return out, True
     return out, False
 

@@ -4,7 +4,6 @@ independent server (hypercorn) as a second opinion on our HTTP/1.1 and h2c."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from ailib_sc import (
 )
 from ailib_sc.testing import FakeProviderServer
 
+from ._hypercorn import ScriptedApp, serve_asgi
 from .conftest import API_KEY
 
 pytestmark = pytest.mark.anyio
@@ -265,70 +265,26 @@ REFERENCE_BODY = json.dumps(
 ).encode()
 
 
-async def _asgi(scope: dict[str, object], receive: object, send: object) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()  # type: ignore[operator]
-            kind = message["type"].rsplit(".", 1)[-1]
-            await send({"type": f"{message['type']}.complete"})  # type: ignore[operator]
-            if kind == "shutdown":
-                return
-    body = b""
-    while True:
-        message = await receive()  # type: ignore[operator]
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    status, payload = (
-        (200, REFERENCE_BODY) if json.loads(body)["model"] else (400, b"{}")
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,  # type: ignore[operator]
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"x-request-id", scope["http_version"].encode()),
-            ],
-        }
-    )  # type: ignore[attr-defined]
-    await send({"type": "http.response.body", "body": payload})  # type: ignore[operator]
-
-
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2c"])
 async def test_hypercorn_independent_server(anyio_backend: str, http2: bool) -> None:
-    from hypercorn.config import Config
-
-    if anyio_backend == "trio":
-        from hypercorn.trio import serve
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.accesslog = None
-    config.errorlog = None
-    stop = anyio.Event()
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: serve(_asgi, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-            provider = Provider.custom("hc", f"http://127.0.0.1:{port}/v1")
-            async with AiClient(provider, ConnectionOptions(http2=http2)) as c:
-                results = []
-                for _ in range(3):
-                    results.append(await c.chat_completion(REQ))
-                stats = c.statistics()
-            stop.set()
-    finally:
-        sock.detach()  # hypercorn owns and closes the listening socket
+    app = ScriptedApp()
+    app.reply("/v1/chat/completions", body=REFERENCE_BODY)
+    async with serve_asgi(app) as url:
+        provider = Provider.custom("hc", f"{url}/v1")
+        async with AiClient(provider, ConnectionOptions(http2=http2)) as c:
+            results = [await c.chat_completion(REQ) for _ in range(3)]
+            stats = c.statistics()
     assert [r.first_text() for r in results] == [
         "\n\nHello there, how may I assist you today?"
     ] * 3
     assert results[0].usage is not None
     assert results[0].usage.total_tokens == 21
     assert results[0].system_fingerprint == "fp_44709d6fcb"
+    assert results[0].stats is not None
+    assert results[0].stats.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    assert [(r.method, r.path, r.http_version) for r in app.requests] == [
+        ("POST", "/v1/chat/completions", "2" if http2 else "1.1")
+    ] * 3
+    assert json.loads(app.requests[0].body)["model"] == "gpt-4o-mini"
     assert stats.opened == 1
     assert stats.http2_connections == (1 if http2 else 0)

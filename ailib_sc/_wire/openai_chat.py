@@ -177,7 +177,9 @@ def decode_response(body: bytes) -> ChatCompletionResponse:
     except msgspec.DecodeError:
         return lenient.decode_response(body)
     choices = resp.choices
-    if not choices:  # an error body decodes to no choices; make sure
+    if not choices or choices[0].finish_reason == "error":
+        # An error body decodes to no choices; OpenRouter ends a choice with
+        # "error" and puts the error beside it. The lenient path raises it.
         return lenient.decode_response(body)
     if choices[0].message.reasoning_content is None and _may_reason(resp):
         # Groq, OpenRouter and vLLM spell it "reasoning", which the strict
@@ -295,6 +297,7 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
 # ---------------------------------------------------------------- streams
 
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+_ERROR = b'"error"'
 
 
 class OpenAIStreamDecoder:
@@ -305,10 +308,11 @@ class OpenAIStreamDecoder:
     keep-alives yield nothing.
     """
 
-    __slots__ = ("_finished", "_last", "_seen", "done")
+    __slots__ = ("_alias", "_finished", "_last", "_seen", "done")
 
     def __init__(self) -> None:
         self.done = False
+        self._alias = False  # reasoning arrived spelled "reasoning" (Groq, vLLM)
         self._last = -1  # the choice index seen last
         self._seen: set[int] = set()  # choice indices that appeared
         self._finished: set[int] = set()  # ... and those that got a finish_reason
@@ -334,12 +338,16 @@ class OpenAIStreamDecoder:
             # A second, lenient look only when the chunk looks odd: an
             # {"error": ...} frame decodes to an all-default chunk (every field
             # has a default); a gateway that keeps the chunk shape (OpenRouter)
-            # ends a choice with "error"; a delta with nothing we know of may
-            # carry "reasoning" (Groq, OpenRouter, vLLM). A content chunk pays
-            # for two attribute tests.
+            # ends a choice with "error", or sends the error with an id and no
+            # choices; a delta with nothing we know of may carry "reasoning"
+            # (Groq, OpenRouter, vLLM), and once a stream sent reasoning in that
+            # spelling, so may a content delta (vLLM's step from reasoning to
+            # content). A content chunk pays for two attribute tests; after
+            # "reasoning" text, one that names "reasoning" (OpenRouter sends
+            # "reasoning": null with every delta) is decoded leniently.
             choices = chunk.choices
             if not choices:
-                if not chunk.id and chunk.usage is None:
+                if (not chunk.id and chunk.usage is None) or _ERROR in data:
                     return [lenient.decode_chunk(data)]
                 return [chunk]
             first = choices[0]
@@ -347,12 +355,14 @@ class OpenAIStreamDecoder:
             if finish is None:
                 delta = first.delta
                 if (
-                    not delta.content
+                    (not delta.content or self._alias)
                     and delta.reasoning_content is None
                     and delta.tool_calls is None
                     and _REASONING in data
                 ):
                     chunk = lenient.decode_chunk(data)
+                    if chunk.choices and chunk.choices[0].delta.reasoning_content:
+                        self._alias = True
                 elif len(choices) == 1:  # the usual chunk: one choice, going on
                     if first.index != self._last:
                         self._last = first.index
