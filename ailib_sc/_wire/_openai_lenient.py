@@ -45,13 +45,9 @@ choice without ``message``  reads ``delta``, else its ``text`` (the legacy
                             ``text`` instead
 ==========================  ====================================================
 
-An error is an ``error`` member that is a non-empty str or a non-empty object
-whose ``code`` is not 0, even beside ``choices`` (OpenRouter mid-stream); or, in
-a body with no ``choices`` and no ``usage``, a non-empty top-level ``message``
-(or ``detail``) str whose ``code`` is not 0 (vLLM; iFlytek Spark sends ``"code":
-0, "message": "Success"`` beside its output). An int ``code`` in 400..599
-(OpenRouter, vLLM) is the HTTP status; otherwise a 2xx status classifies as None,
-so the error ``type`` decides (see :func:`ailib_sc._errors.error_class`).
+What counts as an error in a 2xx body or a stream event, and how it is
+classified, is :mod:`._openai_errors`'s business; the wire Structs here extend
+its ``ErrorFields``, so one decode finds the output and the error.
 """
 
 # No `from __future__ import annotations`: msgspec resolves these Structs'
@@ -70,7 +66,7 @@ from .._chunks import (
     ToolCallDelta,
 )
 from .._content import Content, ContentPart, MessageContent
-from .._errors import ApiError, ResponseDecodeError, error_class, hint_for
+from .._errors import ResponseDecodeError
 from .._types import (
     ChatCompletionResponse,
     Choice,
@@ -81,6 +77,13 @@ from .._types import (
     Role,
     ToolCall,
     Usage,
+)
+from ._openai_errors import (
+    ErrorFields,
+    error_from_payload,
+    fields_of,
+    make_error,
+    text_of,
 )
 
 __all__ = ["decode_chunk", "decode_response", "error_from_payload"]
@@ -155,22 +158,10 @@ class _WUsage(msgspec.Struct):
     completion_tokens_details: _WCompletionDetails | None = None
 
 
-class _WErrorFields(msgspec.Struct):
-    """Where an error may sit: ``error`` (an object or a str), or the top level."""
-
-    error: Any = None
-    message: Any = None
-    detail: Any = None
-    code: Any = None
-    type: Any = None
-    param: Any = None
-    metadata: Any = None
-    usage: _WUsage | None = None
-
-
-class _WResponse(_WErrorFields):
+class _WResponse(ErrorFields):
     # UNSET tells a missing "choices" (not a completion) from a null one.
     choices: list[_WChoice] | msgspec.UnsetType | None = msgspec.UNSET
+    usage: _WUsage | None = None
     id: str | None = None
     object: str | None = None
     created: Number = None
@@ -179,8 +170,9 @@ class _WResponse(_WErrorFields):
     service_tier: str | None = None
 
 
-class _WChunk(_WErrorFields):
+class _WChunk(ErrorFields):
     choices: list[_WChoice] | None = None
+    usage: _WUsage | None = None
     id: str | None = None
     object: str | None = None
     created: Number = None
@@ -188,130 +180,8 @@ class _WChunk(_WErrorFields):
     system_fingerprint: str | None = None
 
 
-class _WProbe(_WErrorFields):
-    # Any JSON (null included); only whether it is a non-empty array matters.
-    choices: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
-
-
 _response_decoder = msgspec.json.Decoder(_WResponse)
 _chunk_decoder = msgspec.json.Decoder(_WChunk)
-# Gemini's OpenAI layer wraps an error body in a one-element list.
-_probe_decoder = msgspec.json.Decoder(_WProbe | list[_WProbe])
-_encoder = msgspec.json.Encoder()
-
-# ---------------------------------------------------------------- errors
-
-
-def _text(value: Any) -> str | None:
-    """A str as is; any other JSON value re-encoded as JSON text (tool arguments
-    sent as an object, a nested error message), so nothing is lost."""
-    if value is None or isinstance(value, str):
-        return value
-    return _encoder.encode(value).decode()
-
-
-def _fields_of(wire: _WErrorFields, has_output: bool) -> dict[str, Any] | None:
-    """The error members of ``wire``, or None when it reports no error."""
-    err = wire.error
-    if isinstance(err, dict):
-        return err if err and err.get("code") not in (0, "0") else None
-    if isinstance(err, str):
-        return {"message": err} if err else None
-    # No error member (or an odd one, such as true): a top-level message is an
-    # error only in a body that carries no output. Spark sends "code": 0 and
-    # "message": "Success" beside its choices.
-    if has_output or wire.usage is not None or wire.code in (0, "0"):
-        return None
-    message = wire.message
-    if not (isinstance(message, str) and message):
-        message = wire.detail  # FastAPI's spelling
-        if not (isinstance(message, str) and message):
-            return None
-    return {
-        "message": message,
-        "code": wire.code,
-        "type": wire.type,
-        "param": wire.param,
-        "metadata": wire.metadata,
-    }
-
-
-def _error(
-    fields: dict[str, Any], payload: bytes, status: int | None, where: str
-) -> ApiError:
-    message = _text(fields.get("message")) or "no message"
-    raw_code = fields.get("code")
-    embedded = (
-        raw_code
-        if isinstance(raw_code, int)
-        and not isinstance(raw_code, bool)
-        and 400 <= raw_code <= 599
-        else None
-    )
-    code = None if raw_code is None else _text(raw_code)
-    type_, param = fields.get("type"), fields.get("param")
-    type_ = type_ if isinstance(type_, str) else None
-    param = param if isinstance(param, str) else None
-    metadata = fields.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("raw"), str):
-        # OpenRouter's generic "Provider returned error" keeps the cause here.
-        provider = metadata.get("provider_name")
-        who = f" {provider}" if isinstance(provider, str) else ""
-        message = f"{message} (upstream{who}: {metadata['raw'][:500]})"
-    if embedded is None and status is not None and status >= 400:
-        embedded = status
-    cls = error_class(embedded, code, type_)
-    hint = hint_for(cls)
-    text = f"the provider sent an error {where}: {message}"
-    return cls(
-        f"{text} [fix: {hint}]" if hint else text,
-        status=embedded,
-        code=code,
-        type=type_,
-        param=param,
-        body=payload,
-    )
-
-
-def error_from_payload(
-    payload: bytes, *, status: int | None = None, where: str = "in the response body"
-) -> ApiError | None:
-    """The typed error an OpenAI-compatible body or stream event reports, if any.
-
-    Finds ``{"error": {...}}``, ``{"error": "text"}``, a top-level ``message``
-    (vLLM, with an int ``code``) and Gemini's ``[{"error": {...}}]``; see the
-    module docstring for the exact rule. The class comes from
-    :func:`~ailib_sc._errors.error_class`: an int ``error.code`` in 400..599
-    (OpenRouter) is the status, else ``status`` if it is >= 400, else the error
-    type decides (a mid-stream ``invalid_request_error`` is a
-    :class:`~ailib_sc.BadRequestError`, not retryable).
-
-    Args:
-        payload: a whole response body or one stream event's data.
-        status: the HTTP status of the response, if known; a 2xx status does not
-            classify (the body's own code or type does).
-        where: completes "the provider sent an error ..." in the message
-            (``"mid-stream"``).
-
-    Returns:
-        A new :class:`~ailib_sc.ApiError` subclass instance, not raised (its
-        ``status`` is the one that classified it: the embedded one, else a
-        ``status`` >= 400, else None), or None when the payload reports no error
-        or is not JSON. Never raises.
-    """
-    try:
-        probe = _probe_decoder.decode(payload)
-    except msgspec.DecodeError:
-        return None
-    if isinstance(probe, list):
-        if len(probe) != 1:
-            return None
-        probe = probe[0]
-    raw = bytes(probe.choices)
-    has_output = raw[:1] == b"[" and raw[1:].lstrip()[:1] != b"]"
-    fields = _fields_of(probe, has_output)
-    return None if fields is None else _error(fields, payload, status, where)
-
 
 # ---------------------------------------------------------------- mapping
 
@@ -409,7 +279,7 @@ def _tool_calls(calls: list[_WToolCall] | None) -> list[ToolCall] | None:
                 id=c.id or "",
                 type=c.type or "function",
                 function=FunctionCall(
-                    name=fn.name or "", arguments=_text(fn.arguments) or ""
+                    name=fn.name or "", arguments=text_of(fn.arguments) or ""
                 ),
             )
         )
@@ -437,7 +307,7 @@ def _message(wire: _WMessage | None, text: str | None) -> Message:
         name=wire.name,
         function_call=None
         if fc is None
-        else FunctionCall(name=fc.name or "", arguments=_text(fc.arguments) or ""),
+        else FunctionCall(name=fc.name or "", arguments=text_of(fc.arguments) or ""),
         tool_calls=_tool_calls(wire.tool_calls),
         tool_call_id=wire.tool_call_id,
         refusal=_joined(wire.refusal, refusals),
@@ -488,7 +358,7 @@ def _tool_call_deltas(calls: list[_WToolCall]) -> list[ToolCallDelta]:
                 type=c.type,
                 function=None
                 if fn is None
-                else FunctionCallDelta(name=fn.name, arguments=_text(fn.arguments)),
+                else FunctionCallDelta(name=fn.name, arguments=text_of(fn.arguments)),
             )
         )
     return out
@@ -533,7 +403,7 @@ def _delta(wire: _WMessage | None, text: str | None) -> Delta | None:
         tool_calls=None if calls is None else _tool_call_deltas(calls),
         function_call=None
         if fc is None
-        else FunctionCallDelta(name=fc.name, arguments=_text(fc.arguments)),
+        else FunctionCallDelta(name=fc.name, arguments=text_of(fc.arguments)),
         refusal=refusal,
     )
 
@@ -580,9 +450,9 @@ def decode_response(
             raise err from None
         raise _undecodable_response(exc, body) from exc
     choices = wire.choices
-    fields = _fields_of(wire, bool(choices))
+    fields = fields_of(wire, bool(choices))
     if fields is not None:
-        raise _error(fields, body, status, "in the response body")
+        raise make_error(fields, body, status, "in the response body")
     if choices is msgspec.UNSET:
         missing = msgspec.ValidationError("Object missing required field `choices`")
         raise _undecodable_response(missing, body) from missing
@@ -625,9 +495,9 @@ def decode_chunk(data: bytes) -> ChatCompletionChunk:
             raise err from None
         raise _undecodable_chunk(exc, data) from exc
     choices = wire.choices or ()
-    fields = _fields_of(wire, bool(choices))
+    fields = fields_of(wire, bool(choices))
     if fields is not None:
-        raise _error(fields, data, None, "mid-stream")
+        raise make_error(fields, data, None, "mid-stream")
     out = []
     for i, c in enumerate(choices):
         delta = _delta(c.delta or c.message, c.text)

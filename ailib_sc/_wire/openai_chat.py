@@ -32,13 +32,11 @@ from .._errors import (
     IncompleteStreamError,
     InvalidRequestError,
     ResponseDecodeError,
-    error_class,
-    hint_for,
-    parse_retry_after,
 )
 from .._types import ChatCompletionRequest, ChatCompletionResponse, Message, ModelInfo
 from . import Framing, ModelPage, WireRequest
 from . import _openai_lenient as lenient
+from ._openai_errors import decode_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -237,61 +235,6 @@ def decode_models(body: bytes) -> ModelPage:
     ]
     cursor = page.last_id if page.has_more and page.data else None
     return ModelPage(models, cursor)
-
-
-class _ErrorDetail(msgspec.Struct, frozen=True):
-    message: str | None = None
-    type: str | None = None
-    param: str | None = None
-    code: str | int | None = None
-
-
-class _ErrorBody(msgspec.Struct, frozen=True):
-    error: _ErrorDetail | str | None = None
-    message: str | None = None  # some gateways put it at the top level
-
-
-_error_decoder = msgspec.json.Decoder(_ErrorBody)
-
-
-def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """Turn an error response into the matching :class:`ApiError` subclass.
-
-    ``headers`` maps lower-case names to values; ``request_id`` and
-    ``retry_after`` come from them. Never raises: a body that isn't OpenAI-shaped
-    still yields an error carrying the status and the start of the body.
-    """
-    message = type_ = param = code = None
-    try:
-        parsed = _error_decoder.decode(body)
-    except msgspec.DecodeError:
-        parsed = None
-    if parsed is not None:
-        err = parsed.error
-        if isinstance(err, _ErrorDetail):
-            message, type_, param = err.message, err.type, err.param
-            code = None if err.code is None else str(err.code)
-        elif isinstance(err, str):
-            message = err
-        if message is None:
-            message = parsed.message
-    if message is None:
-        text = body[:300].decode("utf-8", "replace").strip()
-        message = f"HTTP {status}" + (f": {text}" if text else "")
-    cls = error_class(status, code, type_)
-    hint = hint_for(cls)
-    if hint:
-        message = f"{message} [fix: {hint}]"
-    return cls(
-        message,
-        status=status,
-        code=code,
-        type=type_,
-        param=param,
-        body=body,
-        request_id=headers.get("x-request-id") or headers.get("request-id"),
-        retry_after=parse_retry_after(headers),
-    )
 
 
 # ---------------------------------------------------------------- streams
