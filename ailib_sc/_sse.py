@@ -134,12 +134,16 @@ class SSEDecoder:
         "_size",
         "_skip_lf",
         "_start",
+        "salvaged",
     )
 
     def __init__(self, *, max_event_bytes: int = _DEFAULT_MAX) -> None:
         if max_event_bytes < 1:
             raise ValueError(f"max_event_bytes must be >= 1, got {max_event_bytes}")
         self._max = max_event_bytes
+        # After feed() raised: the events that piece completed before the fault
+        # (they were not returned; a stream still delivers them).
+        self.salvaged: list[SSEEvent] = []
         self._buf = bytearray()  # the unterminated tail; holds no CR or LF
         self._fed = 0  # bytes fed so far; the tail ends at this stream offset
         self._scanned = 0  # bytes searched or split (debug: stays linear)
@@ -212,6 +216,7 @@ class SSEDecoder:
         if last < 0:
             buf += data
             if len(buf) > self._max:
+                self.salvaged = []
                 raise self._tail_error()
             self._fast = False
             return []
@@ -234,6 +239,7 @@ class SSEDecoder:
         if last + 1 < n:
             buf += memoryview(data)[last + 1 :]
             if len(buf) > self._max:
+                self.salvaged = events
                 raise self._tail_error()
         self._fast = not buf and not self._skip_lf
         return events
@@ -283,6 +289,7 @@ class SSEDecoder:
             parts.append(value)
             size += len(value) + 1
             if size > limit:
+                self.salvaged = events
                 raise self._data_error(lines, line, raw, base)
         self._size = size
         return events
@@ -312,7 +319,7 @@ class SSEDecoder:
         limit = self._max
         for index, line in enumerate(lines):
             if len(line) > limit:
-                self._lines(lines[:index], raw, base)
+                self.salvaged = self._lines(lines[:index], raw, base)
                 offset = base + _nth_line_start(raw, index)
                 raise _line_error("SSE", offset, limit, "max_event_bytes")
 
@@ -345,6 +352,7 @@ class SSEDecoder:
         """
         pending = (self._size if self._parts else 0) + len(self._buf)
         if pending:
+            self.salvaged = []
             raise IncompleteStreamError(
                 f"stream ended inside an event ({pending} bytes pending) at byte "
                 f"offset {self._fed}: the server closed the body before the blank "
@@ -366,12 +374,14 @@ class NDJSONSplitter:
             Exceeding it raises :class:`~ailib_sc.ResponseDecodeError`.
     """
 
-    __slots__ = ("_buf", "_fed", "_max", "_scanned")
+    __slots__ = ("_buf", "_fed", "_max", "_scanned", "salvaged")
 
     def __init__(self, *, max_line_bytes: int = _DEFAULT_MAX) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be >= 1, got {max_line_bytes}")
         self._max = max_line_bytes
+        # After feed() raised: the lines that piece completed before the fault.
+        self.salvaged: list[bytes] = []
         self._buf = bytearray()  # the unterminated tail; holds no LF
         self._fed = 0
         self._scanned = 0
@@ -402,6 +412,7 @@ class NDJSONSplitter:
         buf = self._buf
         if last < 0:
             buf += data
+            self.salvaged = []
             self._check_tail()
             return []
         if buf:
@@ -417,14 +428,10 @@ class NDJSONSplitter:
         lines.pop()
         if len(region) > self._max:
             self._check_lengths(lines, base)
-        out = []
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line and not line.isspace():
-                out.append(line)
+        out = _kept(lines)
         if last + 1 < n:
             buf += memoryview(data)[last + 1 :]
+            self.salvaged = out
             self._check_tail()
         return out
 
@@ -437,8 +444,9 @@ class NDJSONSplitter:
 
     def _check_lengths(self, lines: list[bytes], base: int) -> None:
         offset = base
-        for line in lines:
+        for index, line in enumerate(lines):
             if len(line.removesuffix(b"\r")) > self._max:
+                self.salvaged = _kept(lines[:index])
                 raise _line_error("NDJSON", offset, self._max, "max_line_bytes")
             offset += len(line) + 1
 
@@ -452,6 +460,17 @@ class NDJSONSplitter:
         line = bytes(self._buf).removesuffix(b"\r")
         self._buf.clear()
         return [line] if line and not line.isspace() else []
+
+
+def _kept(lines: list[bytes]) -> list[bytes]:
+    """``lines`` without their CRs, blank ones dropped."""
+    out = []
+    for line in lines:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line and not line.isspace():
+            out.append(line)
+    return out
 
 
 class NDJSONEvents:
@@ -474,6 +493,11 @@ class NDJSONEvents:
             ResponseDecodeError: a line exceeds ``max_line_bytes``.
         """
         return [SSEEvent(data=line) for line in self._split.feed(data)]
+
+    @property
+    def salvaged(self) -> list[SSEEvent]:
+        """After :meth:`feed` raised: the lines completed before the fault."""
+        return [SSEEvent(data=line) for line in self._split.salvaged]
 
     def end(self) -> list[SSEEvent]:
         """The final unterminated line, if any, as an event."""

@@ -238,17 +238,25 @@ class ChatCompletionStream:
             return
         try:
             data = await resp.receive()
-            if data is None:
-                self._body_done = True
-                events = self._framer.end()
-            else:
-                events = self._framer.feed(data)
+            framing: AiLibError | None = None
+            try:
+                if data is None:
+                    self._body_done = True
+                    events = self._framer.end()
+                else:
+                    events = self._framer.feed(data)
+            except AiLibError as err:
+                # The events this read completed before the fault still count.
+                framing = err
+                events = self._framer.salvaged
             now = time.monotonic()
             decoder = self._decoder
             for ev in events:
                 for chunk in decoder.feed(ev):
                     self._count(chunk, now)
                     self._pending.append(chunk)
+            if framing is not None:
+                raise framing
             if data is None:
                 self._ending = True  # checked once the chunks above are taken
         except AiLibError as err:

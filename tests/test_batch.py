@@ -1,6 +1,10 @@
 """Batches on real servers: one result per input in input order, failures in their
 own slots, cancellation that keeps what finished, as-completed streaming with
-bounded memory."""
+bounded memory.
+
+Order tests run against ``FakeProviderServer(echo=True)``: request ``i`` says
+``"item i"`` and its reply says ``"echo: item i"``, so a result attached to the
+wrong slot (or index) fails the test, not just a result missing."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import anyio
 import pytest
 
 from ailib_sc import (
+    AiClient,
     AiLibError,
+    BadRequestError,
     BatchResults,
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -22,12 +28,11 @@ from ailib_sc import (
     ServerError,
     TransportTimeoutError,
 )
+from ailib_sc.testing import FakeProviderServer
 
-from .conftest import Served
+from .conftest import API_KEY, PROTOCOLS, Served
 
 pytestmark = pytest.mark.anyio
-
-TEXT = "Hello! How can I assist you today?"
 
 
 def req(i: int, **kw: object) -> ChatCompletionRequest:
@@ -38,12 +43,47 @@ def req(i: int, **kw: object) -> ChatCompletionRequest:
     )
 
 
-async def test_batch_of_500_keeps_order_and_isolates_failures(served: Served) -> None:
+def echo(i: int) -> str:
+    """What ``FakeProviderServer(echo=True)`` answers to ``req(i)``."""
+    return f"echo: item {i}"
+
+
+def text_of(result: object) -> str:
+    assert isinstance(result, ChatCompletionResponse), result
+    return result.first_text()
+
+
+def assert_free(client: AiClient, permits: int) -> None:
+    stats = client.statistics()
+    assert (stats.in_use, stats.active_streams) == (0, 0)
+    assert stats.free_permits == permits
+
+
+@pytest.fixture(params=list(PROTOCOLS))
+async def echoing(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[Served]:
+    tls, alpn, version = PROTOCOLS[request.param]
+    async with FakeProviderServer(
+        tls=tls, alpn=alpn, api_key=API_KEY, echo=True
+    ) as server:
+        yield Served(server, request.param, version)
+
+
+@pytest.fixture
+async def echoing_h2(anyio_backend: str) -> AsyncIterator[Served]:
+    async with FakeProviderServer(api_key=API_KEY, echo=True) as server:
+        yield Served(server, "h2c", "HTTP/2")
+
+
+async def test_batch_of_500_keeps_order_and_isolates_failures(
+    echoing: Served,
+) -> None:
     # Every 10th item is invalid and fails alone, before any I/O.
     reqs = [req(i, temperature=9.0 if i % 10 == 0 else None) for i in range(500)]
-    async with served.client() as client:
+    async with echoing.client(max_concurrency=64) as client:
         results = await client.chat_completion_batch(reqs, concurrency=32)
-        stats = client.statistics()
+        assert_free(client, 64)
     assert isinstance(results, BatchResults)
     assert len(results) == 500
     for i, r in enumerate(results):
@@ -52,11 +92,10 @@ async def test_batch_of_500_keeps_order_and_isolates_failures(served: Served) ->
             assert "temperature" in r.message
             assert r.attempts == 0
         else:
-            assert isinstance(r, ChatCompletionResponse), (i, r)
-            assert r.first_text() == TEXT
-    bodies = {r.json()["messages"][0]["content"] for r in served.server.requests}
+            assert text_of(r) == echo(i), i
+    bodies = {r.json()["messages"][0]["content"] for r in echoing.server.requests}
     assert bodies == {f"item {i}" for i in range(500) if i % 10}
-    assert len(served.server.requests) == 450
+    assert len(echoing.server.requests) == 450
     s = results.statistics
     assert s is not None
     assert (s.requests, s.succeeded, s.failed, s.attempts, s.retries) == (
@@ -67,30 +106,35 @@ async def test_batch_of_500_keeps_order_and_isolates_failures(served: Served) ->
         0,
     )
     assert (s.initial_concurrency, s.final_concurrency) == (32, 32)
-    assert served.server.max_concurrent_requests <= 32
-    assert (stats.in_use, stats.active_streams) == (0, 0)
+    assert echoing.server.max_concurrent_requests <= 32
 
 
-async def test_server_failures_stay_in_their_slots(h2_server: Served) -> None:
-    h2_server.server.script(500, times=7)
-    async with h2_server.client() as client:
+async def test_server_failures_stay_in_their_slots(echoing_h2: Served) -> None:
+    echoing_h2.server.script(500, times=7)
+    async with echoing_h2.client(max_concurrency=8) as client:
         results = await client.chat_completion_batch([req(i) for i in range(40)])
-    errors = [r for r in results if isinstance(r, AiLibError)]
+        assert_free(client, 8)
     assert len(results) == 40
+    errors = [r for r in results if isinstance(r, AiLibError)]
     assert len(errors) == 7
     assert all(isinstance(e, ServerError) and e.status == 500 for e in errors)
+    for i, r in enumerate(results):
+        if not isinstance(r, AiLibError):
+            assert text_of(r) == echo(i), i
     assert results.statistics is not None
     assert results.statistics.failed == 7
 
 
-async def test_batch_retries_per_item(h2_server: Served) -> None:
-    h2_server.server.script(503, times=5)
+async def test_batch_retries_per_item(echoing_h2: Served) -> None:
+    echoing_h2.server.script(503, times=5)
     policy = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02)
-    async with h2_server.client() as client:
+    async with echoing_h2.client(max_concurrency=4) as client:
         results = await client.chat_completion_batch(
             [req(i) for i in range(20)], concurrency=4, retry=policy
         )
-    assert all(isinstance(r, ChatCompletionResponse) for r in results)
+        assert_free(client, 4)
+    # A retry re-sends its own item's request: each answer is still its own.
+    assert [text_of(r) for r in results] == [echo(i) for i in range(20)]
     s = results.statistics
     assert s is not None
     assert (s.attempts, s.retries, s.succeeded) == (25, 5, 20)
@@ -104,13 +148,59 @@ async def test_batch_retries_per_item(h2_server: Served) -> None:
     assert sum(r.stats.attempts - 1 for r in retried if r.stats) == 5
 
 
-async def test_cancelling_a_batch_keeps_finished_results(served: Served) -> None:
+async def test_smart_batch_keeps_order_through_failures_and_retries(
+    echoing: Served,
+) -> None:
+    # Retryable failures (503, 429) and final ones (400) arrive in whatever order
+    # the requests do, interleaved with successes and with items that fail
+    # locally (every 7th is invalid). Each 503/429 costs its item one retry.
+    server = echoing.server
+    server.script(503, times=4)
+    server.script(400, times=2)
+    server.script(429, times=4)
+    policy = RetryPolicy(max_attempts=20, base_delay=0.001, max_delay=0.005)
+    reqs = [req(i, temperature=9.0 if i % 7 == 0 else None) for i in range(60)]
+    async with echoing.client(max_concurrency=8) as client:
+        results = await client.chat_completion_batch_smart(
+            reqs, initial_concurrency=4, max_concurrency=8, retry=policy
+        )
+        assert_free(client, 8)
+    assert len(results) == 60
+    rejected = []
+    for i, r in enumerate(results):
+        if i % 7 == 0:
+            assert isinstance(r, InvalidRequestError), (i, r)
+            assert r.attempts == 0
+        elif isinstance(r, BadRequestError):
+            assert r.status == 400
+            rejected.append(i)
+        else:
+            assert text_of(r) == echo(i), i
+    assert len(rejected) == 2
+    s = results.statistics
+    assert s is not None
+    assert (s.requests, s.succeeded, s.failed) == (60, 60 - 9 - 2, 9 + 2)
+    assert (s.retries, s.throttled) == (8, 8)
+    assert s.attempts == len(server.requests) == 60 - 9 + 8
+    # Every retry went out under its item's request id, with its item's body.
+    by_id: dict[str, set[str]] = {}
+    for sent in server.requests:
+        rid = sent.header("x-client-request-id")
+        assert rid is not None
+        by_id.setdefault(rid, set()).add(sent.json()["messages"][0]["content"])
+    assert len(by_id) == 60 - 9
+    assert all(len(bodies) == 1 for bodies in by_id.values())
+    assert sum(server.processed.values()) == 60 - 9 + 8
+
+
+async def test_cancelling_a_batch_keeps_finished_results(echoing: Served) -> None:
+    server = echoing.server
     release = anyio.Event()
     # The first 10 requests are answered at once; the rest wait forever.
-    served.server.script(200, times=10)
-    served.server.script(200, times=100, hold_until=release)
+    server.script(200, times=10)
+    server.script(200, times=100, hold_until=release)
     slots: list[ChatCompletionResponse | AiLibError | None] = []
-    async with served.client() as client:
+    async with echoing.client(max_concurrency=20) as client:
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
 
@@ -120,15 +210,17 @@ async def test_cancelling_a_batch_keeps_finished_results(served: Served) -> None
                     )
 
                 tg.start_soon(run)
-                await served.server.wait_for_requests(25)
+                await server.wait_for_requests(25)
                 scope.cancel()
-        stats = client.statistics()
-        assert (stats.in_use, stats.active_streams) == (0, 0)
+        assert_free(client, 20)
         release.set()
     assert len(slots) == 30
-    done = [s for s in slots if s is not None]
+    done = {i: text_of(r) for i, r in enumerate(slots) if r is not None}
+    assert done == {i: echo(i) for i in done}
     assert len(done) == 10
-    assert all(isinstance(s, ChatCompletionResponse) for s in done)
+    # Exactly the items whose requests were answered at once finished.
+    answered = [r.json()["messages"][0]["content"] for r in server.requests[:10]]
+    assert sorted(f"item {i}" for i in done) == sorted(answered)
 
 
 async def test_bad_concurrency(h1_server: Served) -> None:
@@ -175,18 +267,67 @@ async def test_empty_batch(h1_server: Served) -> None:
     assert results.statistics.requests == 0
 
 
-async def test_batch_stream_yields_each_index_once(served: Served) -> None:
-    async with served.client() as client:
+async def test_batch_stream_yields_each_index_once(echoing: Served) -> None:
+    async with echoing.client(max_concurrency=8) as client:
         seen: dict[int, str] = {}
         async with client.chat_completion_batch_stream(
             [req(i) for i in range(100)], concurrency=8
         ) as results:
             async for index, result in results:
                 assert index not in seen
-                assert isinstance(result, ChatCompletionResponse)
-                seen[index] = result.first_text()
-    assert sorted(seen) == list(range(100))
-    assert set(seen.values()) == {TEXT}
+                seen[index] = text_of(result)
+        assert_free(client, 8)
+    assert seen == {i: echo(i) for i in range(100)}
+
+
+async def test_batch_stream_ties_indices_through_failures(echoing_h2: Served) -> None:
+    # An async source, items that fail locally, server failures and retries.
+    echoing_h2.server.script(503, times=3)
+    echoing_h2.server.script(500, times=1)
+
+    async def source() -> AsyncIterator[ChatCompletionRequest]:
+        for i in range(30):
+            yield req(i, temperature=9.0 if i % 5 == 0 else None)
+
+    policy = RetryPolicy(max_attempts=1)
+    async with echoing_h2.client(max_concurrency=4, retry=policy) as client:
+        async with client.chat_completion_batch_stream(
+            source(), concurrency=4
+        ) as results:
+            pairs = [pair async for pair in results]
+        assert_free(client, 4)
+    got = dict(pairs)
+    assert sorted(index for index, _ in pairs) == list(range(30))  # each index once
+    failed = 0
+    for i, r in got.items():
+        if i % 5 == 0:
+            assert isinstance(r, InvalidRequestError), i
+        elif isinstance(r, ServerError):
+            failed += 1
+        else:
+            assert text_of(r) == echo(i), i
+    assert failed == 4
+
+
+async def test_batch_stream_cancelled_midway_keeps_what_it_yielded(
+    echoing: Served,
+) -> None:
+    release = anyio.Event()
+    echoing.server.script(200, times=6)
+    echoing.server.script(200, times=100, hold_until=release)
+    got: list[tuple[int, str]] = []
+    async with echoing.client(max_concurrency=4) as client:
+        async with client.chat_completion_batch_stream(
+            [req(i) for i in range(20)], concurrency=4
+        ) as results:
+            async for index, result in results:
+                got.append((index, text_of(result)))
+                if len(got) == 6:
+                    break
+        assert_free(client, 4)
+        release.set()
+    assert got == [(i, echo(i)) for i, _ in got]
+    assert len({i for i, _ in got}) == 6
 
 
 async def test_batch_stream_memory_is_bounded(h2_server: Served) -> None:
@@ -223,7 +364,7 @@ async def test_batch_stream_reports_input_failure_after_results(
             yield req(i)
         raise ValueError("the input file is corrupt")
 
-    async with h1_server.client() as client:
+    async with h1_server.client(max_concurrency=2) as client:
         got = []
         with pytest.raises(ValueError, match="corrupt"):
             async with client.chat_completion_batch_stream(
@@ -231,30 +372,32 @@ async def test_batch_stream_reports_input_failure_after_results(
             ) as rs:
                 async for index, _ in rs:
                     got.append(index)
+        assert_free(client, 2)
     assert sorted(got) == [0, 1, 2, 3, 4]
 
 
 async def test_batch_stream_body_exception_propagates_unwrapped(
     h1_server: Served,
 ) -> None:
-    async with h1_server.client() as client:
+    async with h1_server.client(max_concurrency=4) as client:
         with pytest.raises(KeyError):
             async with client.chat_completion_batch_stream(
                 [req(i) for i in range(50)], concurrency=4
             ) as results:
                 async for _ in results:
                     raise KeyError("mine")
-        assert client.statistics().in_use == 0
+        assert_free(client, 4)
 
 
 async def test_batch_items_honour_the_attempt_timeout(h2_server: Served) -> None:
     release = anyio.Event()
     h2_server.server.script(200, hold_until=release)
     policy = RetryPolicy(max_attempts=1, attempt_timeout=0.2)
-    async with h2_server.client() as client:
+    async with h2_server.client(max_concurrency=2) as client:
         results = await client.chat_completion_batch(
             [req(0), req(1)], concurrency=1, retry=policy
         )
+        assert_free(client, 2)
         release.set()
     first, second = results
     assert isinstance(first, TransportTimeoutError)

@@ -1171,3 +1171,42 @@ def test_gateway_streams_decode_as_the_lenient_structs_read_them(name: str) -> N
 def test_a_200_body_holding_an_error_raises_it(name: str, cls: type[ApiError]) -> None:
     with pytest.raises(cls):
         decode_response((GATEWAYS / name).read_bytes())
+
+
+def test_decode_models_has_more_without_last_id_pages_after_the_last_model() -> None:
+    body = b'{"data":[{"id":"a"},{"id":"b"}],"has_more":true}'
+    assert decode_models(body).next_cursor == "b"
+
+
+def test_decode_models_has_more_on_an_empty_page_is_an_error() -> None:
+    body = b'{"data":[],"has_more":true}'
+    with pytest.raises(ResponseDecodeError, match="has_more but the page is empty"):
+        decode_models(body)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"extra": {"x": object()}}, "ChatCompletionRequest.extra:"),
+        (
+            {
+                "tools": [
+                    Tool(
+                        function=FunctionDefinition(
+                            name="f", parameters={"x": object()}
+                        )
+                    )
+                ]
+            },
+            "ChatCompletionRequest: a value cannot be encoded",
+        ),
+    ],
+    ids=["extra", "tool-parameters"],
+)
+def test_a_value_json_cannot_hold_is_an_invalid_request(
+    fields: dict[str, object], where: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        encode_request(request(**fields), model="m")
+    assert info.value.message.startswith(where)
+    assert isinstance(info.value.__cause__, TypeError)

@@ -19,7 +19,7 @@ import pytest
 
 from ailib_sc import _sse
 from ailib_sc._errors import AiLibError, IncompleteStreamError, ResponseDecodeError
-from ailib_sc._sse import NDJSONSplitter, SSEDecoder, SSEEvent
+from ailib_sc._sse import NDJSONEvents, NDJSONSplitter, SSEDecoder, SSEEvent
 
 BOM = b"\xef\xbb\xbf"
 Chunks = list[bytes]
@@ -696,3 +696,35 @@ def test_sse_imports_only_stdlib_msgspec_and_errors() -> None:
                 or top == "msgspec"
                 or name == "ailib_sc._errors"
             ), name
+
+
+# --------------------------------------------------------------------------- salvage
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(b"data: " + b"x" * 200 + b"\n\n", id="long-line"),
+        pytest.param(
+            b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60 + b"\n", id="event"
+        ),
+        pytest.param(b"data: " + b"x" * 200, id="unterminated-tail"),
+    ],
+)
+def test_events_before_a_fault_in_the_same_piece_are_salvaged(tail: bytes) -> None:
+    # A stream still delivers what this piece completed before the fault.
+    decoder = SSEDecoder(max_event_bytes=100)
+    with pytest.raises(ResponseDecodeError):
+        decoder.feed(b'data: {"a":1}\n\n' + tail)
+    assert decoder.salvaged == [E(b'{"a":1}')]
+
+
+def test_ndjson_lines_before_a_fault_in_the_same_piece_are_salvaged() -> None:
+    events = NDJSONEvents(max_line_bytes=10)
+    with pytest.raises(ResponseDecodeError):
+        events.feed(b'{"a":1}\r\n\n' + b"x" * 20 + b"\n")
+    assert events.salvaged == [SSEEvent(data=b'{"a":1}')]
+    tail = NDJSONEvents(max_line_bytes=10)
+    with pytest.raises(ResponseDecodeError):
+        tail.feed(b'{"b":2}\n' + b"y" * 20)
+    assert tail.salvaged == [SSEEvent(data=b'{"b":2}')]

@@ -136,7 +136,8 @@ def encode_request(
         stream: add ``"stream": true`` and ask for the final usage chunk.
 
     Raises:
-        InvalidRequestError: content this family can't carry (e.g. audio by URL).
+        InvalidRequestError: content this family can't carry (e.g. audio by URL),
+            or a value JSON cannot hold (in ``extra``, tool parameters, ...).
     """
     messages = req.messages
     wire = [_wire_message(i, m) for i, m in enumerate(messages)]
@@ -144,7 +145,22 @@ def encode_request(
     changed = any(w is not m for w, m in zip(wire, messages, strict=True))
     if changed or extra is not None or model != req.model:
         req = msgspec.structs.replace(req, messages=wire, extra=None, model=model)
-    return _append(_encoder.encode(req), extra, stream)
+    try:
+        body = _encoder.encode(req)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidRequestError(
+            f"ChatCompletionRequest: a value cannot be encoded as JSON ({exc}); "
+            "fields such as tool parameters take JSON values only: str, int, float, "
+            "bool, None, lists and dicts with str keys"
+        ) from exc
+    try:
+        return _append(body, extra, stream)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidRequestError(
+            f"ChatCompletionRequest.extra: a value cannot be encoded as JSON "
+            f"({exc}); extra takes JSON values only: str, int, float, bool, None, "
+            "lists and dicts with str keys"
+        ) from exc
 
 
 def _append(body: bytes, extra: dict[str, Any] | None, stream: bool) -> bytes:
@@ -233,8 +249,14 @@ def decode_models(body: bytes) -> ModelPage:
         )
         for m in page.data
     ]
-    cursor = page.last_id if page.has_more and page.data else None
-    return ModelPage(models, cursor)
+    if not page.has_more:
+        return ModelPage(models, None)
+    if not page.data:
+        raise ResponseDecodeError(
+            "the model list says has_more but the page is empty: the provider's "
+            f"pagination is broken; body starts {body[:200]!r}"
+        )
+    return ModelPage(models, page.last_id or page.data[-1].id)
 
 
 # ---------------------------------------------------------------- streams
