@@ -62,6 +62,27 @@ async def served(
         yield Served(server, request.param, version)
 
 
+@pytest.fixture(params=list(PROTOCOLS))
+async def echoing(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[Served]:
+    """Like ``served``, with a server that answers ``"echo: " + <last user text>``,
+    so that each response can be tied to its request."""
+    tls, alpn, version = PROTOCOLS[request.param]
+    async with FakeProviderServer(
+        tls=tls, alpn=alpn, api_key=API_KEY, echo=True
+    ) as server:
+        yield Served(server, request.param, version)
+
+
+def assert_clean(client: AiClient, permits: int | None) -> None:
+    """No HTTP/1.1 connection or HTTP/2 stream in use, and every
+    ``max_concurrency`` permit free."""
+    stats = client.statistics()
+    assert (stats.in_use, stats.active_streams) == (0, 0)
+    assert stats.free_permits == permits
+
+
 @pytest.fixture
 async def h1_server(anyio_backend: str) -> AsyncIterator[Served]:
     async with FakeProviderServer(api_key=API_KEY) as server:

@@ -14,7 +14,6 @@ import anyio
 import pytest
 
 from ailib_sc import (
-    AiClient,
     AiLibError,
     BadRequestError,
     BatchResults,
@@ -30,7 +29,7 @@ from ailib_sc import (
 )
 from ailib_sc.testing import FakeProviderServer
 
-from .conftest import API_KEY, PROTOCOLS, Served
+from .conftest import API_KEY, Served, assert_clean
 
 pytestmark = pytest.mark.anyio
 
@@ -53,23 +52,6 @@ def text_of(result: object) -> str:
     return result.first_text()
 
 
-def assert_free(client: AiClient, permits: int) -> None:
-    stats = client.statistics()
-    assert (stats.in_use, stats.active_streams) == (0, 0)
-    assert stats.free_permits == permits
-
-
-@pytest.fixture(params=list(PROTOCOLS))
-async def echoing(
-    request: pytest.FixtureRequest, anyio_backend: str
-) -> AsyncIterator[Served]:
-    tls, alpn, version = PROTOCOLS[request.param]
-    async with FakeProviderServer(
-        tls=tls, alpn=alpn, api_key=API_KEY, echo=True
-    ) as server:
-        yield Served(server, request.param, version)
-
-
 @pytest.fixture
 async def echoing_h2(anyio_backend: str) -> AsyncIterator[Served]:
     async with FakeProviderServer(api_key=API_KEY, echo=True) as server:
@@ -83,7 +65,7 @@ async def test_batch_of_500_keeps_order_and_isolates_failures(
     reqs = [req(i, temperature=9.0 if i % 10 == 0 else None) for i in range(500)]
     async with echoing.client(max_concurrency=64) as client:
         results = await client.chat_completion_batch(reqs, concurrency=32)
-        assert_free(client, 64)
+        assert_clean(client, 64)
     assert isinstance(results, BatchResults)
     assert len(results) == 500
     for i, r in enumerate(results):
@@ -113,7 +95,7 @@ async def test_server_failures_stay_in_their_slots(echoing_h2: Served) -> None:
     echoing_h2.server.script(500, times=7)
     async with echoing_h2.client(max_concurrency=8) as client:
         results = await client.chat_completion_batch([req(i) for i in range(40)])
-        assert_free(client, 8)
+        assert_clean(client, 8)
     assert len(results) == 40
     errors = [r for r in results if isinstance(r, AiLibError)]
     assert len(errors) == 7
@@ -132,7 +114,7 @@ async def test_batch_retries_per_item(echoing_h2: Served) -> None:
         results = await client.chat_completion_batch(
             [req(i) for i in range(20)], concurrency=4, retry=policy
         )
-        assert_free(client, 4)
+        assert_clean(client, 4)
     # A retry re-sends its own item's request: each answer is still its own.
     assert [text_of(r) for r in results] == [echo(i) for i in range(20)]
     s = results.statistics
@@ -164,7 +146,7 @@ async def test_smart_batch_keeps_order_through_failures_and_retries(
         results = await client.chat_completion_batch_smart(
             reqs, initial_concurrency=4, max_concurrency=8, retry=policy
         )
-        assert_free(client, 8)
+        assert_clean(client, 8)
     assert len(results) == 60
     rejected = []
     for i, r in enumerate(results):
@@ -212,7 +194,7 @@ async def test_cancelling_a_batch_keeps_finished_results(echoing: Served) -> Non
                 tg.start_soon(run)
                 await server.wait_for_requests(25)
                 scope.cancel()
-        assert_free(client, 20)
+        assert_clean(client, 20)
         release.set()
     assert len(slots) == 30
     done = {i: text_of(r) for i, r in enumerate(slots) if r is not None}
@@ -276,7 +258,7 @@ async def test_batch_stream_yields_each_index_once(echoing: Served) -> None:
             async for index, result in results:
                 assert index not in seen
                 seen[index] = text_of(result)
-        assert_free(client, 8)
+        assert_clean(client, 8)
     assert seen == {i: echo(i) for i in range(100)}
 
 
@@ -295,7 +277,7 @@ async def test_batch_stream_ties_indices_through_failures(echoing_h2: Served) ->
             source(), concurrency=4
         ) as results:
             pairs = [pair async for pair in results]
-        assert_free(client, 4)
+        assert_clean(client, 4)
     got = dict(pairs)
     assert sorted(index for index, _ in pairs) == list(range(30))  # each index once
     failed = 0
@@ -324,7 +306,7 @@ async def test_batch_stream_cancelled_midway_keeps_what_it_yielded(
                 got.append((index, text_of(result)))
                 if len(got) == 6:
                     break
-        assert_free(client, 4)
+        assert_clean(client, 4)
         release.set()
     assert got == [(i, echo(i)) for i, _ in got]
     assert len({i for i, _ in got}) == 6
@@ -372,7 +354,7 @@ async def test_batch_stream_reports_input_failure_after_results(
             ) as rs:
                 async for index, _ in rs:
                     got.append(index)
-        assert_free(client, 2)
+        assert_clean(client, 2)
     assert sorted(got) == [0, 1, 2, 3, 4]
 
 
@@ -386,7 +368,7 @@ async def test_batch_stream_body_exception_propagates_unwrapped(
             ) as results:
                 async for _ in results:
                     raise KeyError("mine")
-        assert_free(client, 4)
+        assert_clean(client, 4)
 
 
 async def test_batch_items_honour_the_attempt_timeout(h2_server: Served) -> None:
@@ -397,7 +379,7 @@ async def test_batch_items_honour_the_attempt_timeout(h2_server: Served) -> None
         results = await client.chat_completion_batch(
             [req(0), req(1)], concurrency=1, retry=policy
         )
-        assert_free(client, 2)
+        assert_clean(client, 2)
         release.set()
     first, second = results
     assert isinstance(first, TransportTimeoutError)

@@ -648,17 +648,6 @@ async def test_a_page_cursor_cycle_is_an_error(h2_server: Served) -> None:
 # ---------------------------------------------------------------- seed conveniences
 
 
-@pytest.fixture(params=list(PROTOCOLS))
-async def echoing(
-    request: pytest.FixtureRequest, anyio_backend: str
-) -> AsyncIterator[Served]:
-    tls, alpn, version = PROTOCOLS[request.param]
-    async with FakeProviderServer(
-        tls=tls, alpn=alpn, api_key=API_KEY, echo=True
-    ) as server:
-        yield Served(server, request.param, version)
-
-
 async def test_quick_chat_text_client_method(echoing: Served) -> None:
     async with echoing.client() as client:
         text = await client.quick_chat_text("gpt-4o-mini", "Hi")

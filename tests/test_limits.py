@@ -21,7 +21,7 @@ from ailib_sc import (
     ServerError,
 )
 
-from .conftest import Served
+from .conftest import Served, assert_clean
 
 pytestmark = pytest.mark.anyio
 
@@ -52,12 +52,6 @@ REPLY = {
 }
 
 
-def _assert_clean(client: AiClient) -> None:
-    stats = client.statistics()
-    assert (stats.in_use, stats.active_streams) == (0, 0)
-    assert stats.free_permits == PERMITS
-
-
 async def _assert_cut_and_recovered(served: Served, client: AiClient) -> None:
     """The exchange that was cut (the last recorded request) ended without its
     body being drained, and a new call works: over HTTP/2 the stream was reset
@@ -79,7 +73,7 @@ async def _assert_cut_and_recovered(served: Served, client: AiClient) -> None:
         assert server.resets == []
         assert after.connection_id != cut.connection_id
         assert client.statistics().opened == 2
-    _assert_clean(client)
+    assert_clean(client, PERMITS)
 
 
 # ---------------------------------------------------------------- max_response_bytes
@@ -95,13 +89,13 @@ async def test_a_body_of_exactly_max_response_bytes_is_accepted(
     ) as client:
         resp = await client.chat_completion(REQ)
         assert resp.first_text() == TEXT
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
     async with h1_server.client(
         max_response_bytes=len(body) - 1, max_concurrency=PERMITS, retry=RETRY
     ) as client:
         with pytest.raises(ResponseTooLargeError) as info:
             await client.chat_completion(REQ)
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
     assert info.value.message == (
         f"the response body is larger than max_response_bytes={len(body) - 1}; "
         "raise ConnectionOptions(max_response_bytes=...) or ask for less "
@@ -127,7 +121,7 @@ async def test_a_body_over_max_response_bytes_fails_once_and_leaves_the_pool_cle
         assert (err.attempts, err.provider) == (1, "fake")
         assert len(served.server.requests) == 1  # not retried
         assert served.server.processed_total == 1
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
         await _assert_cut_and_recovered(served, client)
 
 
@@ -144,7 +138,7 @@ async def test_a_body_that_never_stops_is_cut_at_the_cap(served: Served) -> None
         assert "max_response_bytes=262144" in info.value.message
         assert info.value.attempts == 1
         assert len(served.server.requests) == 1
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
         await _assert_cut_and_recovered(served, client)
 
 
@@ -168,7 +162,7 @@ async def test_a_huge_error_body_is_read_up_to_the_cap_then_dropped(
         assert (err.status, err.attempts, err.provider) == (500, 1, "fake")
         assert err.body == b"x" * API_ERROR_BODY
         assert err.message == "HTTP 500: " + "x" * 300  # the start of the body
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
         await _assert_cut_and_recovered(served, client)
 
 
@@ -185,7 +179,7 @@ async def test_an_error_body_under_the_cap_is_read_whole_and_the_connection_kept
         resp = await client.chat_completion(REQ)
         assert resp.first_text() == TEXT
         assert client.statistics().opened == 1
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
     first, second = served.server.requests
     assert second.connection_id == first.connection_id
     assert served.server.resets == []
@@ -198,7 +192,7 @@ async def test_a_never_ending_error_body_still_fails_fast(served: Served) -> Non
             await client.chat_completion(REQ)
         assert info.value.status == 503
         assert info.value.body == b"z" * API_ERROR_BODY
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
         await _assert_cut_and_recovered(served, client)
 
 
@@ -233,7 +227,7 @@ async def test_an_event_over_max_event_bytes_fails_the_stream_with_partial(
         assert stream.error is err
         assert err.provider == "fake"
         assert len(served.server.requests) == 1  # a stream is never retried mid-way
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
         await _assert_cut_and_recovered(served, client)
     await served.server.wait_for_stream_outcomes(1)
     outcome = served.server.stream_outcomes[0]
@@ -249,5 +243,5 @@ async def test_events_up_to_max_event_bytes_pass(served: Served) -> None:
     async with served.client(max_event_bytes=8000, max_concurrency=PERMITS) as client:
         async with client.chat_completion_stream(REQ) as stream:
             text = "".join([t async for t in stream.text()])
-        _assert_clean(client)
+        assert_clean(client, PERMITS)
     assert text == "Hi " + "x" * 5000

@@ -24,7 +24,7 @@ from ailib_sc import (
 )
 from ailib_sc.testing import FakeProviderServer
 
-from .conftest import Served
+from .conftest import Served, assert_clean
 
 pytestmark = pytest.mark.anyio
 
@@ -37,12 +37,6 @@ TEXT = "Hello! How can I assist you today?"
 # Every stream test runs under a client-wide max_concurrency, so that a permit
 # not given back (on any path: end, break, error, cancellation) fails it.
 PERMITS = 4
-
-
-def _assert_clean(client: AiClient, served: Served, permits: int = PERMITS) -> None:
-    stats = client.statistics()
-    assert (stats.in_use, stats.active_streams) == (0, 0)
-    assert stats.free_permits == permits
 
 
 async def _outcome(served: Served, count: int = 1) -> object:
@@ -84,7 +78,7 @@ async def test_full_stream(served: Served) -> None:
         assert stats.max_gap is not None
         assert stats.mean_gap is not None
         assert stats.mean_gap <= stats.max_gap
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         outcome = await _outcome(served)
         assert outcome.completed  # type: ignore[attr-defined]
         body = served.server.requests[0].json()
@@ -136,7 +130,7 @@ async def test_break_ends_exchange_and_pool_is_clean(served: Served) -> None:
         assert not outcome.completed  # type: ignore[attr-defined]
         assert stream.partial.first_text() != ""
         assert stream.finish_reason is None
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         with pytest.raises(IncompleteStreamError) as info:
             await stream.final()
         assert info.value.partial is not None
@@ -153,7 +147,7 @@ async def test_exception_in_loop_body_propagates_and_cleans(served: Served) -> N
                 async for _ in stream:
                     raise KeyError("mine")
         assert _ended_early(served, await _outcome(served))
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         assert stream.cancelled is False
 
 
@@ -180,7 +174,7 @@ async def test_cancel_from_another_task(served: Served) -> None:
         assert stream.partial.first_text() == "".join(seen)
         assert 3 <= len(seen) < 200
         assert _ended_early(served, await _outcome(served))
-        _assert_clean(client, served, permits=1)
+        assert_clean(client, 1)
         # The single max_concurrency permit was released.
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
@@ -196,7 +190,7 @@ async def test_outer_cancellation_mid_body(served: Served) -> None:
         assert scope.cancelled_caught
         assert stream.cancelled is False
         assert _ended_early(served, await _outcome(served))
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
 
@@ -216,7 +210,7 @@ async def test_cancel_while_awaiting_headers(served: Served) -> None:
                 chunks = [c async for c in stream]
         assert chunks == []
         assert stream.cancelled
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         if served.http_version == "HTTP/2":
             await served.server.wait_for_resets(1)
         release.set()
@@ -313,7 +307,7 @@ async def test_cleanup_survives_cancellation_during_close(served: Served) -> Non
                     scope.cancel()  # cancelled while we are about to close
                     break
         assert _ended_early(served, await _outcome(served))
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
 
@@ -328,7 +322,7 @@ async def test_stall_raises_read_timeout_with_partial(served: Served) -> None:
         assert partial is not None
         assert partial.first_text() != ""
         assert stream.error is info.value
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         assert _ended_early(served, await _outcome(served))
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
@@ -365,7 +359,7 @@ async def test_faults_mid_stream_carry_partial(
         assert partial is not None
         assert partial.choices[0].message.role is Role.ASSISTANT
         assert stream.partial.first_text() == partial.first_text()
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
         assert (await client.chat_completion(REQ)).first_text() == TEXT
 
 
@@ -388,7 +382,7 @@ async def test_error_status_raises_on_entry(served: Served) -> None:
                 pytest.fail("the block must not run")
         assert info.value.request_id == "req_limit"
         assert info.value.retry_after == 7.0
-        _assert_clean(client, served)
+        assert_clean(client, PERMITS)
 
 
 async def test_permit_is_held_for_the_stream_life(h2_server: Served) -> None:
