@@ -168,16 +168,18 @@ class OriginPool:
         self._changed = anyio.Event()
 
     async def _h2_checkout(self, timeouts: Timeouts) -> H2Connection | None:
-        deadline = (
-            None if timeouts.pool is None else anyio.current_time() + timeouts.pool
-        )
+        # The deadline starts on the first pass; the clock is read only when a
+        # connection is full or stale (the hot path takes a slot and returns).
+        deadline: float | None = None
         while True:
             if self.closed:
                 raise RemoteProtocolError("the client is closing")
-            now = anyio.current_time()
             for conn in self.h2:
                 if conn.can_take():
                     return conn
+            now = anyio.current_time()
+            if deadline is None and timeouts.pool is not None:
+                deadline = now + timeouts.pool
             stale = [
                 c
                 for c in self.h2
