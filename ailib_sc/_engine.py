@@ -44,7 +44,6 @@ from ._errors import (
     ClientStateError,
     ConfigurationError,
     ResponseDecodeError,
-    ResponseTooLargeError,
     parse_duration,
     scrub,
 )
@@ -70,7 +69,7 @@ if TYPE_CHECKING:
     )
     from ._wire import Codec
 
-__all__ = ["Call", "Engine", "read_body"]
+__all__ = ["Call", "Engine"]
 
 #: Error bodies are read up to this many bytes; the rest is not drained (the
 #: connection is closed instead, or the HTTP/2 stream reset).
@@ -102,37 +101,6 @@ def _int_or_none(value: bytes) -> int | None:
         return int(value)
     except ValueError:
         return None
-
-
-async def read_body(resp: Response, limit: int) -> bytes:
-    """The whole body of ``resp``, refusing more than ``limit`` bytes.
-
-    Raises:
-        ResponseTooLargeError: the body is larger than ``limit``.
-        TransportError: as :meth:`Response.receive`.
-    """
-    parts: list[bytes] = []
-    size = 0
-    while (chunk := await resp.receive()) is not None:
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLargeError(
-                f"the response body is larger than max_response_bytes={limit}; "
-                "raise ConnectionOptions(max_response_bytes=...) or ask for less "
-                "(max_tokens, n)"
-            )
-        parts.append(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-async def _read_some(resp: Response, limit: int) -> bytes:
-    """Up to about ``limit`` bytes of the body; the rest is left unread."""
-    parts: list[bytes] = []
-    size = 0
-    while size < limit and (chunk := await resp.receive()) is not None:
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)[:limit]
 
 
 class Engine:
@@ -343,7 +311,7 @@ class Engine:
             try:
                 if resp.status >= 300:
                     raise await self.read_error(resp)
-                data = await read_body(resp, self._max_response)
+                data = await resp.read(self._max_response)
             finally:
                 await resp.aclose()
         finally:
@@ -373,7 +341,7 @@ class Engine:
 
     async def read_error(self, resp: Response) -> ApiError:
         """The typed error for an error response, its body read up to a cap."""
-        body = await _read_some(resp, _ERROR_BODY_CAP)
+        body = await resp.read_some(_ERROR_BODY_CAP)
         headers = resp.header_map()
         err = self.codec.decode_error(resp.status, headers, body)
         if err.request_id is None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .._errors import ResponseTooLargeError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -67,12 +69,35 @@ class Response:
         """
         raise NotImplementedError  # pragma: no cover - abstract
 
-    async def read(self) -> bytes:
-        """The whole (rest of the) body."""
-        parts = []
+    async def read(self, limit: int) -> bytes:
+        """The whole (rest of the) body, refusing more than ``limit`` bytes.
+
+        Raises:
+            ResponseTooLargeError: the body is larger than ``limit``.
+            TransportError: as :meth:`receive`.
+        """
+        parts: list[bytes] = []
+        size = 0
         while (chunk := await self.receive()) is not None:
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(
+                    f"the response body is larger than max_response_bytes={limit}; "
+                    "raise ConnectionOptions(max_response_bytes=...) or ask for less "
+                    "(max_tokens, n)"
+                )
             parts.append(chunk)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def read_some(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the body; the rest is left unread (closing
+        the response then closes an HTTP/1.1 connection or resets the stream)."""
+        parts: list[bytes] = []
+        size = 0
+        while size < limit and (chunk := await self.receive()) is not None:
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)[:limit]
 
     async def _release(self) -> None:
         raise NotImplementedError  # pragma: no cover - abstract
