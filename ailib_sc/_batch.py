@@ -261,9 +261,11 @@ async def run_batch(
 ) -> BatchResults:
     """Run ``requests`` and return one result per input, in order."""
     items = list(requests)
-    if concurrency < 1 or maximum < concurrency:
+    # AiClient checked both are ints >= 1 (the defaults for None included).
+    if maximum < concurrency:
         raise ConfigurationError(
-            f"batch concurrency must be >= 1 (and <= max_concurrency), got {concurrency}"
+            f"batch concurrency must be <= max_concurrency ({maximum}), got "
+            f"initial_concurrency={concurrency}"
         )
     out = BatchResults([None] * len(items))  # type: ignore[list-item]
     slots: list[BatchItem | None] = out if results is None else results  # type: ignore[assignment]
@@ -322,8 +324,6 @@ class BatchStream:
         concurrency: int,
         policy: RetryPolicy | None,
     ) -> None:
-        if concurrency < 1:
-            raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
         self._engine = engine
         self._requests = requests
         self._concurrency = concurrency

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
         ModelInfo,
         PoolStatistics,
     )
-    from ._wire import Codec
+    from ._wire import Codec, WireRequest
 
 __all__ = ["Call", "Engine"]
 
@@ -277,10 +277,14 @@ class Engine:
         validate_request(request)
         model = self.resolve_model(request.model)
         wire = self.codec.chat_request(request, model=model, stream=stream)
+        return self._call(wire, extra_headers)
+
+    def _call(self, wire: WireRequest, extra: Mapping[str, str] | None) -> Call:
+        """A codec's request as a call to this client's base URL and headers."""
         return Call(
             wire.method,
             self._target(wire.target),
-            self._headers_for(wire.headers, extra_headers),
+            self._headers_for(wire.headers, extra),
             wire.body,
         )
 
@@ -392,13 +396,9 @@ class Engine:
                         f"provider {self.provider.id!r} has no models endpoint",
                         provider=self.provider.id,
                     )
-                call = Call(
-                    wire.method,
-                    self._target(wire.target),
-                    self._headers_for(wire.headers, None),
-                    wire.body,
+                page = self.codec.decode_models(
+                    await self._fetch(self._call(wire, None))
                 )
-                page = self.codec.decode_models(await self._fetch(call))
                 models.extend(page.models)
                 cursor = page.next_cursor
                 if cursor is None:
