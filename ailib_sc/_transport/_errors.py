@@ -9,6 +9,7 @@ Cancellation and our own errors pass through untouched.
 from __future__ import annotations
 
 import contextlib
+import copy
 import ssl
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from .._errors import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["NotProcessed", "mapped"]
+__all__ = ["NotProcessed", "mapped", "own_copy", "translate"]
 
 
 class NotProcessed(Exception):
@@ -95,11 +96,10 @@ def translate(exc: BaseException, phase: str) -> TransportError | None:
         return err
     for foreign, ours in _MAP:
         if isinstance(exc, foreign):
-            if (
-                ours is ConnectError
-                and phase != "connect"
-                and not isinstance(exc, ssl.SSLError)
-            ):
+            if ours is ConnectError and phase != "connect":
+                # Only a failed handshake proves nothing was sent; a TLS or OS
+                # error after it (asyncio raises ssl.SSLError raw) may follow a
+                # request the server already has.
                 ours = RemoteProtocolError
             detail = str(exc) or type(exc).__name__
             return ours(f"{phase} failed: {detail}")
@@ -119,3 +119,15 @@ def mapped(phase: str) -> Iterator[None]:
         if ours is None:
             raise
         raise ours from exc
+
+
+def own_copy(exc: BaseException) -> BaseException:
+    """A new exception of the same class and state as ``exc``, chained from it.
+
+    One failure (a connection dying) ends many streams; each caller gets its own
+    object, because callers attach per-stream state (``partial``) to it.
+    """
+    new = copy.copy(exc)
+    new.__cause__ = exc
+    new.__traceback__ = None
+    return new

@@ -19,25 +19,34 @@ _GOAWAY = 0x7
 
 
 class GoAway:
-    """A GOAWAY frame: the highest stream the server will process, and why."""
+    """A GOAWAY frame: the highest stream the server will process, and why.
 
-    __slots__ = ("error_code", "last_stream_id")
+    ``malformed`` (payload under 8 bytes, or sent on a stream other than 0, a
+    connection error by RFC 9113 6.8) promises nothing: every stream already
+    sent may have been processed.
+    """
 
-    def __init__(self, last_stream_id: int, error_code: int) -> None:
+    __slots__ = ("error_code", "last_stream_id", "malformed")
+
+    def __init__(
+        self, last_stream_id: int, error_code: int, *, malformed: bool = False
+    ) -> None:
         self.last_stream_id = last_stream_id
         self.error_code = error_code
+        self.malformed = malformed
 
 
 class GoAwayFilter:
     """Feed server bytes in; get the bytes for ``h2`` and the GOAWAYs found."""
 
-    __slots__ = ("_goaway", "_goaway_left", "_header", "_skip")
+    __slots__ = ("_goaway", "_goaway_bad", "_goaway_left", "_header", "_skip")
 
     def __init__(self) -> None:
         self._header = bytearray()  # a frame header split across reads
         self._skip = 0  # payload bytes of a passed-through frame still to come
         self._goaway_left = 0  # payload bytes of a GOAWAY still to come
         self._goaway = bytearray()
+        self._goaway_bad = False  # the GOAWAY being captured is on a non-zero stream
 
     def feed(self, data: bytes) -> tuple[bytes, list[GoAway]]:
         """Split ``data``: what ``h2`` should receive, and complete GOAWAYs."""
@@ -60,7 +69,7 @@ class GoAwayFilter:
                 run = i
                 modified = True
                 if not self._goaway_left:
-                    found.append(_parse(bytes(self._goaway)))
+                    found.append(_parse(bytes(self._goaway), self._goaway_bad))
                     self._goaway.clear()
                 continue
             modified_here, header = False, b""
@@ -91,8 +100,9 @@ class GoAwayFilter:
                 run = i
                 modified = True
                 self._goaway_left = length
+                self._goaway_bad = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF != 0
                 if not length:
-                    found.append(GoAway(0, 1))  # malformed: nothing is promised
+                    found.append(GoAway(0, 1, malformed=True))
                 continue
             if modified_here:
                 out.append(header)
@@ -103,8 +113,8 @@ class GoAwayFilter:
         return b"".join(out), found
 
 
-def _parse(payload: bytes) -> GoAway:
-    if len(payload) < 8:
-        return GoAway(0, 1)  # malformed: treat as "nothing processed"
+def _parse(payload: bytes, bad_stream: bool) -> GoAway:
+    if len(payload) < 8 or bad_stream:
+        return GoAway(0, 1, malformed=True)
     last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
     return GoAway(last, int.from_bytes(payload[4:8], "big"))

@@ -1,21 +1,30 @@
-"""Our HTTP/1.1 client connection, on ``h11`` and an httpcore network stream.
+"""Our HTTP/1.1 client connection: h11 for the request and the response head,
+:mod:`._h1_body` for the body, on an httpcore network stream.
 
 Why not httpcore's ``AsyncHTTP11Connection``: its body iterator is a pair of
 nested async generators. A stream left early (``break``, ``cancel()``) can close
 the outer one but never the inner, which trio then reports as a ResourceWarning
 when it is garbage collected; and the two generator layers plus tracing cost a
 third of the client's CPU per request. This class is a plain state holder with
-``receive_data()`` as an ordinary coroutine.
+``receive_data()`` as an ordinary coroutine. Why not h11 for the body: one h11
+event per chunk costs about 4 µs, paid per token on a stream (see ``_h1_body``).
 
-Theory of operation: one request at a time. ``send_request`` writes the whole
-request in one write and reads until the response head; ``receive_data`` yields
-body chunks until ``EndOfMessage``. The connection is reusable only when both
-sides of h11 reached DONE (the body was read to the end and neither side asked to
-close); anything else, including any exception or cancellation mid-exchange,
-marks it broken and the pool closes it.
+Theory of operation: one request at a time. ``send_request`` starts a fresh
+``h11.Connection`` (under a microsecond; h11's state machine never sees the body,
+so the old one cannot start a next cycle), writes the whole request in one write
+and reads until the response head. h11 then decides keep-alive (its ``our_state``
+is ``MUST_CLOSE`` if either side said ``Connection: close`` or the server speaks
+HTTP/1.0), and the bytes it read past the head go to a body reader chosen as h11
+would. ``receive_data`` feeds that reader until the body ends. The connection is
+reusable only when the body ended cleanly, keep-alive holds, the body had a length
+or chunking (not "until EOF") and the server sent nothing past it; anything else,
+including any exception or cancellation mid-exchange, leaves it ``broken`` and the
+pool closes it.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import anyio
 import h11
@@ -23,6 +32,10 @@ import httpcore
 
 from .._errors import InvalidRequestError, RemoteProtocolError
 from ._errors import NotProcessed, mapped
+from ._h1_body import body_reader
+
+if TYPE_CHECKING:
+    from ._h1_body import BodyReader
 
 __all__ = ["H1Connection"]
 
@@ -32,12 +45,22 @@ _READ_SIZE = 1 << 16
 class H1Connection:
     """One HTTP/1.1 connection; the pool lends it to one request at a time."""
 
-    __slots__ = ("_h11", "_held", "_net", "broken", "closed", "idle_since", "requests")
+    __slots__ = (
+        "_body",
+        "_h11",
+        "_keep_alive",
+        "_net",
+        "broken",
+        "closed",
+        "idle_since",
+        "requests",
+    )
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._net = stream
-        self._h11 = h11.Connection(h11.CLIENT)
-        self._held: object = None  # an event read ahead while joining body data
+        self._h11: h11.Connection | None = None  # only while reading a head
+        self._body: BodyReader | None = None  # only while reading a body
+        self._keep_alive = False
         self.broken = False
         self.closed = False
         self.idle_since = anyio.current_time()
@@ -56,11 +79,15 @@ class H1Connection:
         """Send one request and return the status and headers of its response.
 
         Raises:
+            NotProcessed: the write failed, so the server cannot have processed
+                the request (the pool sends it elsewhere).
+            InvalidRequestError: h11 refuses to send the request.
             TransportError subclasses (mapped); the connection is then broken.
         """
         self.requests += 1
         self.broken = True  # until the exchange completes cleanly
-        conn = self._h11
+        self._body = None
+        conn = self._h11 = h11.Connection(h11.CLIENT)
         with mapped("send"):
             try:
                 data = conn.send(
@@ -83,15 +110,26 @@ class H1Connection:
                 # cannot have processed it. The pool re-sends it elsewhere.
                 raise NotProcessed from None
         while True:
-            event = await self._next_event(read_timeout)
+            event = await self._next_event(conn, read_timeout)
             if isinstance(event, h11.Response):
-                return event.status_code, list(event.headers)
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            raise RemoteProtocolError(f"expected a response head, got {event!r}")
+                break
+            if not isinstance(event, h11.InformationalResponse):
+                raise RemoteProtocolError(f"expected a response head, got {event!r}")
+        self._h11 = None
+        headers_in = list(event.headers)
+        reader = body_reader(method, event.status_code, headers_in)
+        rest, eof = conn.trailing_data
+        if rest:
+            reader.feed(rest)
+        if eof:
+            reader.feed(b"")
+        self._keep_alive = conn.our_state is h11.DONE  # not MUST_CLOSE
+        self._body = reader
+        return event.status_code, headers_in
 
-    async def _next_event(self, read_timeout: float | None) -> object:
-        conn = self._h11
+    async def _next_event(
+        self, conn: h11.Connection, read_timeout: float | None
+    ) -> object:
         while True:
             try:
                 event = conn.next_event()
@@ -106,47 +144,33 @@ class H1Connection:
             conn.receive_data(data)  # b"" marks EOF; h11 then decides
 
     async def receive_data(self, read_timeout: float | None) -> bytes | None:
-        """The next body chunk, or None at the end of the body.
+        """Every body byte already received, in one piece; None at the end of
+        the body (and on every call after it).
+
+        Waits for the socket only when nothing is buffered. Cancellation leaves
+        the connection broken (the pool closes it).
 
         Raises:
             ReadTimeoutError: nothing arrived for ``read_timeout`` seconds.
             RemoteProtocolError: the server closed or broke the response.
         """
-        event = self._held
-        if event is None:
-            event = await self._next_event(read_timeout)
-        else:
-            self._held = None
-        if isinstance(event, h11.Data):
-            # Hand over every body chunk already buffered in one piece: a stream
-            # sends one chunk per SSE event, and the caller's per-call overhead
-            # (SSE split, clock, checkpoint) is then paid per read, not per event.
-            first = event.data
-            conn = self._h11
-            more = None
-            while True:
-                try:
-                    nxt = conn.next_event()
-                except h11.RemoteProtocolError:
-                    break  # surfaces on the next call, after this data
-                if isinstance(nxt, h11.Data):
-                    if more is None:
-                        more = [bytes(first)]
-                    more.append(bytes(nxt.data))
-                    continue
-                if nxt is not h11.NEED_DATA:
-                    self._held = nxt
-                break
-            return bytes(first) if more is None else b"".join(more)
-        if isinstance(event, h11.EndOfMessage):
-            conn = self._h11
-            if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-                conn.start_next_cycle()
-                self.broken = False
+        body = self._body
+        if body is None:
             return None
-        if isinstance(event, h11.ConnectionClosed):
-            raise RemoteProtocolError("the server closed the connection mid-response")
-        raise RemoteProtocolError(f"unexpected HTTP/1.1 event {event!r}")
+        while True:
+            data = body.read()
+            if body.done:
+                # Reusable as soon as the body is complete, even if the caller
+                # stops reading before it sees the None.
+                self._body = None
+                if self._keep_alive and body.reusable and not body.excess:
+                    self.broken = False
+                return data or None
+            if data:
+                return data
+            with mapped("receive"):
+                data = await self._net.read(_READ_SIZE, read_timeout)
+            body.feed(data)  # b"" marks EOF; the reader then decides
 
     def server_hung_up(self) -> bool:
         """True if the idle socket is readable: the server closed it (or sent junk)."""
@@ -158,6 +182,7 @@ class H1Connection:
             return
         self.closed = True
         self.broken = True
+        self._body = None
         try:
             await self._net.aclose()
         except Exception:

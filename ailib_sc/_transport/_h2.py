@@ -2,34 +2,59 @@
 
 Theory of operation
 -------------------
-One reader task per connection (in the transport's task group) reads the socket,
-feeds ``h2`` and routes each event to its stream's queue. Requests never read the
-socket themselves, so a stalled stream times out alone (its ``read_timeout`` bounds
-waiting on *its* queue) and never poisons its neighbours, unlike httpcore's
-HTTP/2 connection, where one read timeout fails the whole connection.
+Two tasks per connection, both in the transport's task group:
 
-Writes: every task mutates the ``h2`` state machine synchronously, then calls
-:meth:`H2Connection._flush`, which moves pending bytes into an ordered buffer
-*before* taking the write lock; whoever holds the lock writes everything buffered.
-Frame order is therefore the order of ``h2`` calls. The socket write is shielded:
-a cancelled caller can't leave half a frame on the wire for its neighbours.
+- The **reader** reads the socket, feeds ``h2`` and routes each event to its
+  stream's queue. Requests never read the socket themselves, so a stalled stream
+  times out alone (its ``read_timeout`` bounds waiting on *its* queue) and never
+  poisons its neighbours, unlike httpcore's HTTP/2 connection, where one read
+  timeout fails the whole connection.
+- The **writer** is the only code that writes to the socket. Callers (and the
+  reader) mutate the ``h2`` state machine synchronously, move its output into
+  ``_out`` and wake the writer (:meth:`H2Connection._queue`); nobody else awaits
+  a write, shields one, or takes a lock. Frame order is the order of ``h2``
+  calls. Each write is bounded by ``write_timeout``; a write that fails or times
+  out breaks the connection (it may have left half a frame on the wire).
 
-Stream states (``_Stream``): OPEN → (response headers) → body chunks → END, or
-failed with an error. Leaving early sends ``RST_STREAM(CANCEL)``; the connection
-stays usable. Unconsumed DATA is acknowledged so flow-control credit never leaks.
+So cleanup never waits on the network: leaving a stream early queues
+``RST_STREAM(CANCEL)`` and returns; giving flow-control credit back queues a
+WINDOW_UPDATE that goes out at once, not at the next unrelated write.
 
-GOAWAY: streams above ``last_stream_id`` fail with :class:`NotProcessed` (the
-pool re-sends them elsewhere); the rest finish; no new stream starts here.
-``REFUSED_STREAM`` and a state machine already closed before our HEADERS went out
-are "not processed" too.
+Byte offsets tell what provably never left: ``_queued`` counts every byte ever
+put in ``_out``, ``_attempted`` every byte handed to a socket write. A stream
+whose HEADERS start at or beyond ``_attempted`` when the connection dies was
+never sent; it fails with :class:`NotProcessed` and the pool sends it again
+elsewhere. Every other stream gets its own copy of the error (callers attach
+``partial`` to it), chained from the cause.
+
+Stream slots: the pool reserves one with :meth:`H2Connection.try_reserve`
+(check and increment in one synchronous step) before it awaits anything.
+
+Flow control: the connection window is the largest HTTP/2 allows, so streams
+whose consumers are slow (their data waits in our queues) never use up credit
+the others need; each stream's window (1 MiB) bounds what it buffers. Credit
+comes back as the consumer takes the data (:meth:`H2Stream.receive_data`).
+
+Liveness: an idle connection is closed after ``idle_timeout`` (the writer
+watches the clock while nothing is active), and one idle longer than
+``PING_AFTER`` is PINGed before reuse (:meth:`H2Connection.check_alive`): a
+NAT or load balancer that silently dropped it costs a short PING timeout, not a
+``read_timeout`` and a "maybe processed" failure.
+
+GOAWAY: streams above ``last_stream_id`` fail with :class:`NotProcessed`; the
+rest finish; no new stream starts here. A malformed GOAWAY promises nothing, so
+every stream that left counts as maybe processed. ``REFUSED_STREAM`` is "not
+processed" too.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 import h2.config
 import h2.connection
 import h2.errors
@@ -39,11 +64,12 @@ import h2.settings
 
 from .._errors import (
     AiLibError,
+    ClientClosedError,
+    InvalidRequestError,
     RemoteProtocolError,
-    TransportError,
     WriteTimeoutError,
 )
-from ._errors import NotProcessed, mapped, translate
+from ._errors import NotProcessed, mapped, own_copy, translate
 from ._frames import GoAwayFilter
 from ._h2_stream import END, H2Stream
 
@@ -52,6 +78,8 @@ if TYPE_CHECKING:
 
     import httpcore
 
+    from ._frames import GoAway
+
 __all__ = ["ConnState", "H2Connection"]
 _LOCAL_SETTINGS = {
     h2.settings.SettingCodes.ENABLE_PUSH: 0,
@@ -59,14 +87,19 @@ _LOCAL_SETTINGS = {
     h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
     h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
 }
-_CONNECTION_WINDOW = 1 << 24
+_CONNECTION_WINDOW = (1 << 31) - 1  # the largest allowed (RFC 9113 6.9.1)
 _READ_SIZE = 1 << 16
-_GOAWAY_WAIT = 2.0
+_GOAWAY_WAIT = 2.0  # how long a failed write waits for the GOAWAY that explains it
+PING_AFTER = 5.0  # an idle connection older than this is PINGed before reuse
+_PING_TIMEOUT = 2.0  # ... and replaced if the PING ACK takes longer than this
+_GOODBYE_TIMEOUT = 0.5  # closing: how long the writer may spend on our GOAWAY
 
 
 class ConnState(enum.Enum):
     OPEN = "open"  # takes new streams
-    DRAINING = "draining"  # GOAWAY seen or ids used up: finish what's running
+    DRAINING = (
+        "draining"  # GOAWAY seen, ids used up or a write failed: finish what runs
+    )
     CLOSED = "closed"
 
 
@@ -78,6 +111,8 @@ class H2Connection:
         stream: httpcore.AsyncNetworkStream,
         *,
         on_change: Callable[[H2Connection], None],
+        write_timeout: float | None,
+        idle_timeout: float,
         close_timeout: float = 5.0,
     ) -> None:
         cfg = h2.config.H2Configuration(
@@ -89,35 +124,45 @@ class H2Connection:
         )
         self._net = stream
         self._streams: dict[int, H2Stream] = {}
-        self._outbuf = bytearray()
-        self._write_lock = anyio.Lock()
+        self._out = bytearray()  # bytes for the writer
+        self._queued = 0  # bytes ever put in _out
+        self._attempted = 0  # bytes ever handed to a socket write
+        self._wake = anyio.Event()  # set when _out gains bytes or the state changes
+        self._writer_idle = False
         self._flow = anyio.Event()
+        self._ping: anyio.Event | None = None
+        self._ping_data = b""
         self._on_change = on_change
+        self._write_timeout = write_timeout
+        self._idle_timeout = idle_timeout
         self._close_timeout = close_timeout
-        self._reader_scope: anyio.CancelScope | None = None
+        self._scopes: list[anyio.CancelScope] = []
         self.state = ConnState.OPEN
         self.max_streams = 100  # until the peer's SETTINGS say otherwise
-        self.active = 0
+        self.active = 0  # reserved stream slots
         self.completed = 0  # streams the server answered to the end
         self.goaway_last: int | None = None  # last_stream_id of the server's GOAWAY
         self.idle_since = anyio.current_time()
         self.error: BaseException | None = None
         self._reader_done = anyio.Event()
+        self._writer_done = anyio.Event()
         self._settings_seen = anyio.Event()
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(
-        self,
-        tg: anyio.abc.TaskGroup,
-        write_timeout: float | None,
-        settings_timeout: float | None,
+        self, tg: anyio.abc.TaskGroup, settings_timeout: float | None
     ) -> None:
-        """Send the preface and settings, start the reader task in ``tg`` and wait
-        (at most ``settings_timeout``) for the server's SETTINGS."""
+        """Queue the preface and settings, start the reader and writer tasks in
+        ``tg`` and wait (at most ``settings_timeout``) for the server's SETTINGS.
+
+        Raises:
+            TransportError: the connection failed before the server's SETTINGS.
+        """
         self._h2.initiate_connection()
         self._h2.increment_flow_control_window(_CONNECTION_WINDOW - 65535)
-        await self._flush(write_timeout)
+        self._queue()
+        tg.start_soon(self._write_loop)
         tg.start_soon(self._read_loop)
         # The server's SETTINGS is its first frame: wait for it, so the first burst
         # of requests already respects MAX_CONCURRENT_STREAMS instead of being
@@ -125,84 +170,205 @@ class H2Connection:
         with anyio.move_on_after(settings_timeout):
             await self._settings_seen.wait()
         if self.error is not None:
-            raise self.error
+            raise own_copy(self.error)
 
     def served_any(self) -> bool:
         """True if the server completed, or promised to process, any stream here."""
         return self.completed > 0 or bool(self.goaway_last)
 
-    def can_take(self) -> bool:
-        return self.state is ConnState.OPEN and self.active < self.max_streams
+    def try_reserve(self) -> bool:
+        """Take a stream slot if this connection accepts one (no ``await`` inside:
+        the check and the reservation are one step). Give it back with
+        :meth:`send_request` (which owns it from then on) or :meth:`unreserve`."""
+        if self.state is ConnState.OPEN and self.active < self.max_streams:
+            self.active += 1
+            return True
+        return False
+
+    @property
+    def pinging(self) -> bool:
+        """True while a liveness PING is waiting for its ACK."""
+        return self._ping is not None
+
+    def unreserve(self) -> None:
+        """Return a slot taken by :meth:`try_reserve` and not used."""
+        self.active -= 1
+        if self.active == 0:
+            self._became_idle()
+        self._on_change(self)
+
+    def _became_idle(self) -> None:
+        self.idle_since = anyio.current_time()
+        if self._writer_idle:  # restart the writer's idle clock
+            self._writer_idle = False
+            self._wake.set()
+
+    async def check_alive(self, timeout: float | None) -> bool:
+        """PING the server and wait at most ``min(timeout, 2 s)`` for the ACK.
+
+        Concurrent callers share one PING. A connection that does not answer in
+        time is closed (its open streams fail as maybe processed).
+
+        Returns:
+            True if the ACK came back, False if the connection is (now) closed.
+        """
+        if self.state is not ConnState.OPEN:
+            return False
+        event = self._ping
+        if event is None:
+            event = self._ping = anyio.Event()
+            self._ping_data = os.urandom(8)
+            self._h2.ping(self._ping_data)
+            self._queue()
+        wait = _PING_TIMEOUT if timeout is None else min(timeout, _PING_TIMEOUT)
+        with anyio.move_on_after(wait):
+            await event.wait()
+        if self._ping is event:
+            # No ACK in time: the peer (or a middlebox) is gone.
+            self._fail_all(
+                RemoteProtocolError(
+                    f"the server did not answer a PING within {wait:g} s; the idle "
+                    "connection was dropped on the way (NAT, load balancer)"
+                )
+            )
+            self._stop()
+            await self._close_socket()
+        return self.state is ConnState.OPEN
 
     async def aclose(self) -> None:
-        """Close at once: fail open streams, stop the reader, close the socket."""
+        """Close at once: open streams fail with :class:`ClientClosedError`; our
+        GOAWAY gets at most 0.5 s; the tasks stop and the socket closes. Shielded."""
         if self.state is ConnState.CLOSED:
             return
-        self._fail_all(RemoteProtocolError("connection closed by the client"))
+        self._fail_all(ClientClosedError("the client is closing; open a new AiClient"))
         with anyio.CancelScope(shield=True):
             try:
                 self._h2.close_connection()
                 self._queue()
-                if self._outbuf and not self._write_lock.locked():
-                    with anyio.move_on_after(0.5):
-                        await self._net.write(bytes(self._outbuf))
+            except h2.exceptions.ProtocolError:
+                pass
+            with anyio.move_on_after(min(_GOODBYE_TIMEOUT, self._close_timeout)):
+                await self._writer_done.wait()
+            self._stop()
+            await self._close_socket()
+
+    def _stop(self) -> None:
+        for scope in self._scopes:
+            scope.cancel()
+
+    async def _close_socket(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._net.aclose()
             except Exception:
                 pass
-            finally:
-                await self._close_socket()
-
-    async def _close_socket(self, *, stop_reader: bool = True) -> None:
-        if stop_reader and self._reader_scope is not None:
-            self._reader_scope.cancel()
-        try:
-            await self._net.aclose()
-        except Exception:
-            pass
 
     def _fail_all(self, exc: BaseException) -> None:
+        """Mark the connection closed and fail every stream: the ones that never
+        left with :class:`NotProcessed`, each other one with its own copy of
+        ``exc``."""
         if self.state is ConnState.CLOSED:
             return
         self.state = ConnState.CLOSED
         self.error = exc
         for st in self._streams.values():
-            st.fail(exc)
+            st.fail(self._error_for(st, exc))
         self._flow.set()
+        self._wake.set()
+        if self._ping is not None:
+            self._ping.set()
+            self._ping = None
         self._on_change(self)
+
+    def _error_for(self, st: H2Stream, exc: BaseException) -> BaseException:
+        if st.sent_from >= self._attempted:
+            return NotProcessed()  # not one byte of it was handed to the socket
+        return own_copy(exc)
 
     # ------------------------------------------------------------ writing
 
     def _queue(self) -> None:
+        """Move what ``h2`` wants to send into ``_out`` and wake the writer."""
         data = self._h2.data_to_send()
         if data:
-            self._outbuf += data
+            self._out += data
+            self._queued += len(data)
+            if self._writer_idle:
+                self._writer_idle = False
+                self._wake.set()
 
-    async def _flush(self, timeout: float | None) -> None:
-        self._queue()
-        if not self._outbuf:
-            return
-        async with self._write_lock:
-            if not self._outbuf:
-                return  # a task ahead of us wrote our bytes too
-            data = bytes(self._outbuf)
-            self._outbuf.clear()
-            with anyio.CancelScope(shield=True):
-                try:
-                    with mapped("send"):
-                        await self._net.write(data, timeout)
-                except AiLibError:
-                    # Take no new streams, but let the reader drain what the server
-                    # sent before hanging up: its GOAWAY tells which streams it
-                    # never processed.
-                    if self.state is ConnState.OPEN:
-                        self.state = ConnState.DRAINING
-                        self._on_change(self)
-                    raise
+    async def _write_loop(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.append(scope)
+            try:
+                await self._write_until_closed()
+            except Exception as exc:
+                await self._write_failed(exc)
+            else:  # closed: everything queued (our GOAWAY) went out
+                self._stop()
+                await self._close_socket()
+            finally:
+                self._writer_done.set()
+
+    async def _write_until_closed(self) -> None:
+        out = self._out
+        while True:
+            if out:
+                data = bytes(out)
+                out.clear()
+                self._attempted += len(data)
+                with mapped("send"):
+                    await self._net.write(data, self._write_timeout)
+                continue
+            if self.state is ConnState.CLOSED:
+                return
+            wake = self._wake = anyio.Event()
+            self._writer_idle = True
+            if self.active or self.state is not ConnState.OPEN:
+                await wake.wait()
+                continue
+            # Idle: close the connection once it has been idle for idle_timeout.
+            left = self.idle_since + self._idle_timeout - anyio.current_time()
+            with anyio.move_on_after(max(left, 0.0)):
+                await wake.wait()
+            if (
+                not wake.is_set()
+                and self.active == 0
+                and self.state is ConnState.OPEN
+                and anyio.current_time() - self.idle_since >= self._idle_timeout
+            ):
+                self._h2.close_connection()
+                self._queue()
+                self._fail_all(RemoteProtocolError("closed after idle_timeout"))
+
+    async def _write_failed(self, exc: Exception) -> None:
+        """A write failed or timed out: the connection is broken. Streams queued
+        behind it never left; the rest wait (briefly) for the GOAWAY or EOF that
+        may prove the server never processed them."""
+        err = exc if isinstance(exc, AiLibError) else translate(exc, "send")
+        if err is None:
+            err = RemoteProtocolError(f"send failed: {exc!r}")
+        if self.state is ConnState.OPEN:
+            self.state = ConnState.DRAINING
+            self._on_change(self)
+        for st in self._streams.values():
+            if st.sent_from >= self._attempted:
+                st.fail(NotProcessed())
+        if not isinstance(err, WriteTimeoutError):
+            # The peer hung up: what it sent before (a GOAWAY naming the streams
+            # it never processed) is still readable.
+            with anyio.move_on_after(_GOAWAY_WAIT):
+                await self._reader_done.wait()
+        self._fail_all(err)
+        self._stop()
+        await self._close_socket()
 
     def ack(self, stream_id: int, flow: int) -> None:
-        """Hand ``flow`` bytes of credit back; WINDOW_UPDATE goes out with the next
-        write (h2 batches them until half a window is consumed)."""
+        """Hand ``flow`` bytes of credit back; a WINDOW_UPDATE, if ``h2`` decides
+        one is due (half a window consumed), goes out at once."""
         if flow and self.state is not ConnState.CLOSED:
             self._h2.acknowledge_received_data(flow, stream_id)
+            self._queue()
 
     # ------------------------------------------------------------ requests
 
@@ -214,32 +380,43 @@ class H2Connection:
         write_timeout: float | None,
         read_timeout: float | None,
     ) -> tuple[H2Stream, int, list[tuple[bytes, bytes]]]:
-        """Open a stream, send ``headers`` (pseudo-headers first) and ``body``, and
-        wait for the response headers.
+        """Open a stream on a slot reserved by :meth:`try_reserve`, send
+        ``headers`` (pseudo-headers first) and ``body``, and wait for the response
+        headers. The slot is released on every failure.
 
         Returns:
             The stream (for the body), the status and the response headers.
 
         Raises:
             NotProcessed: the server certainly did not process the request.
+            InvalidRequestError: ``h2`` refused the headers (nothing was sent).
             TransportError: anything else; the stream is reset and released.
         """
         if self.state is not ConnState.OPEN:
+            self.unreserve()
             raise NotProcessed
         try:
             sid = self._h2.get_next_available_stream_id()
         except h2.exceptions.NoAvailableStreamIDError:
             self.state = ConnState.DRAINING
-            self._on_change(self)
+            self.unreserve()
+            raise NotProcessed from None
+        except h2.exceptions.ProtocolError:  # the state machine is closed
+            self.unreserve()
             raise NotProcessed from None
         st = H2Stream(self, sid)
+        st.sent_from = self._queued
         self._streams[sid] = st
-        self.active += 1
         try:
             try:
                 self._h2.send_headers(sid, headers, end_stream=not body)
-            except h2.exceptions.ProtocolError:
-                raise NotProcessed from None  # closed before our HEADERS left
+            except h2.exceptions.TooManyStreamsError:
+                raise NotProcessed from None  # the server lowered its limit
+            except h2.exceptions.ProtocolError as exc:
+                raise InvalidRequestError(
+                    f"cannot send these headers over HTTP/2: {exc}; fix or drop the "
+                    "offending header (extra_headers, ConnectionOptions.headers)"
+                ) from exc
             # A body that fits the window and one frame (every chat request) goes
             # out with the headers in a single socket write.
             inline = bool(body) and len(body) <= min(
@@ -249,29 +426,19 @@ class H2Connection:
             if inline:
                 self._h2.send_data(sid, body, end_stream=True)
             st.local_ended = inline or not body
-            try:
-                await self._flush(write_timeout)
-                if body and not inline:
-                    await self._send_body(st, body, write_timeout)
-            except TransportError:
-                # The write failed: wait (briefly) for the reader to see the GOAWAY
-                # or EOF that explains it, and report "not processed" if proven.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(_GOAWAY_WAIT):
-                    await self._reader_done.wait()
-                if isinstance(st.error, NotProcessed):
-                    raise NotProcessed from None
-                raise
+            self._queue()
+            if body and not inline:
+                await self._send_body(st, body, write_timeout)
             while True:
                 ev = await st.next_event(read_timeout)
                 if isinstance(ev, list):
-                    status, resp_headers = _split_status(ev)
+                    status, resp_headers = ev
                     if status >= 200:
                         return st, status, resp_headers
                     continue  # 1xx informational
                 raise RemoteProtocolError("response body arrived before its headers")
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.release(st)
+            self.release(st)
             raise
 
     async def _send_body(
@@ -301,35 +468,30 @@ class H2Connection:
             )
             offset += size
             st.local_ended = end
-            await self._flush(timeout)
+            self._queue()
 
-    async def release(self, st: H2Stream) -> None:
-        """Forget ``st``: reset it if unfinished, return unread credit."""
+    def release(self, st: H2Stream) -> None:
+        """Forget ``st``: queue a reset if unfinished, return unread credit. Never
+        waits: the writer sends what this queues."""
         if self._streams.pop(st.id, None) is None:
             return
         self.active -= 1
         if self.state is not ConnState.CLOSED:
+            flow = 0
             for ev in st.events:
                 if isinstance(ev, tuple):
-                    self._h2.acknowledge_received_data(ev[1], st.id)
+                    flow += ev[1]
             st.events.clear()
+            if flow:
+                self._h2.acknowledge_received_data(flow, st.id)
             if not (st.remote_ended and st.local_ended) and st.error is None:
                 try:
                     self._h2.reset_stream(st.id, h2.errors.ErrorCodes.CANCEL)
                 except h2.exceptions.ProtocolError:
                     pass  # already closed on the h2 side
             self._queue()
-            if self._outbuf:  # a reset or window update to send: shielded, bounded
-                with (
-                    anyio.CancelScope(shield=True),
-                    anyio.move_on_after(self._close_timeout),
-                ):
-                    try:
-                        await self._flush(None)
-                    except AiLibError:
-                        pass  # the connection died; _flush marked it
         if self.active == 0:
-            self.idle_since = anyio.current_time()
+            self._became_idle()
         self._on_change(self)
 
     # ------------------------------------------------------------ reading
@@ -337,7 +499,7 @@ class H2Connection:
     async def _read_loop(self) -> None:
         goaway_filter = GoAwayFilter()
         with anyio.CancelScope() as scope:
-            self._reader_scope = scope
+            self._scopes.append(scope)
             try:
                 while True:
                     data = await self._net.read(_READ_SIZE)
@@ -354,8 +516,10 @@ class H2Connection:
                         for ev in events:
                             self._dispatch(ev)
                     for goaway in goaways:
-                        self._goaway(goaway.last_stream_id, goaway.error_code)
-                    await self._flush(None)
+                        self._goaway(goaway)
+                    self._queue()
+                    if self.state is ConnState.CLOSED:
+                        break
             except Exception as exc:
                 err = (
                     exc
@@ -366,7 +530,8 @@ class H2Connection:
                     )
                 )
                 self._fail_all(err)
-                await self._close_socket(stop_reader=False)
+                self._stop()
+                await self._close_socket()
             finally:
                 self._reader_done.set()
                 self._settings_seen.set()
@@ -385,7 +550,14 @@ class H2Connection:
         ):
             st = self._streams.get(ev.stream_id)
             if st is not None:
-                st.push(list(ev.headers))
+                try:
+                    st.push(list(_split_status(ev.headers)))
+                except RemoteProtocolError as exc:
+                    self._h2.reset_stream(
+                        ev.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR
+                    )
+                    st.remote_ended = st.local_ended = True
+                    st.fail(exc)
         elif isinstance(ev, h2.events.StreamEnded):
             self.completed += 1
             st = self._streams.get(ev.stream_id)
@@ -404,9 +576,11 @@ class H2Connection:
                             f"the server reset the stream ({_code_name(ev.error_code)})"
                         )
                     )
-        elif isinstance(ev, h2.events.ConnectionTerminated):  # pragma: no cover
-            # GOAWAY frames are filtered out before h2 (see _frames.py).
-            self._goaway(ev.last_stream_id or 0, int(ev.error_code or 0))
+        elif isinstance(ev, h2.events.PingAckReceived):
+            if self._ping is not None and ev.ping_data == self._ping_data:
+                self.idle_since = anyio.current_time()
+                self._ping.set()
+                self._ping = None
         elif isinstance(ev, h2.events.RemoteSettingsChanged):
             # Unset means unlimited (2**32 + 1 in h2); we cap it anyway.
             self.max_streams = min(
@@ -419,19 +593,34 @@ class H2Connection:
         elif isinstance(ev, h2.events.WindowUpdated):
             self._flow.set()
             self._flow = anyio.Event()
+        elif isinstance(ev, h2.events.ConnectionTerminated):  # pragma: no cover
+            # GOAWAY frames are filtered out before h2 (see _frames.py).
+            raise RemoteProtocolError("h2 saw a GOAWAY the filter missed")
 
-    def _goaway(self, last: int, error_code: int) -> None:
-        """The server will process streams up to ``last`` and no more."""
+    def _goaway(self, goaway: GoAway) -> None:
+        """The server will process streams up to ``last_stream_id`` and no more.
+
+        A malformed GOAWAY (short payload, non-zero stream) promises nothing:
+        the connection is dead and every stream that left may have been
+        processed.
+        """
+        if goaway.malformed:
+            raise RemoteProtocolError(
+                "the server sent a malformed GOAWAY; requests already sent may "
+                "have been processed"
+            )
+        last = goaway.last_stream_id
         self.goaway_last = last
         if self.state is ConnState.OPEN:
             self.state = ConnState.DRAINING
         for sid, st in self._streams.items():
             if sid > last:
                 st.fail(NotProcessed())
-            elif error_code != h2.errors.ErrorCodes.NO_ERROR:
+            elif goaway.error_code != h2.errors.ErrorCodes.NO_ERROR:
                 st.fail(
                     RemoteProtocolError(
-                        f"the server ended the connection ({_code_name(error_code)})"
+                        "the server ended the connection "
+                        f"({_code_name(goaway.error_code)})"
                     )
                 )
         self._on_change(self)
@@ -440,13 +629,27 @@ class H2Connection:
 def _split_status(
     headers: list[tuple[bytes, bytes]],
 ) -> tuple[int, list[tuple[bytes, bytes]]]:
-    status = 0
+    """``:status`` and the regular headers of a response HEADERS block.
+
+    Raises:
+        RemoteProtocolError: ``:status`` missing, repeated or not a valid code.
+    """
+    status = -1
     rest = []
     for name, value in headers:
         if name == b":status":
+            if status != -1 or len(value) != 3 or not value.isdigit():
+                status = -2
+                break
             status = int(value)
         elif not name.startswith(b":"):
             rest.append((name, value))
+    if not 100 <= status <= 599 or status == 101:
+        shown = "missing" if status == -1 else "malformed"
+        raise RemoteProtocolError(
+            f"the server sent a response with a {shown} :status; the request may "
+            "have been processed"
+        )
     return status, rest
 
 

@@ -1,7 +1,8 @@
 """One HTTP/2 request/response exchange: the queue its connection's reader task
 fills, and the waits (each bounded by ``read_timeout``) that drain it.
 
-Events are the response headers (a list), ``(data, flow_controlled_length)``
+Events are the response head (a list: ``[status, headers]``),
+``(data, flow_controlled_length)``
 tuples and :data:`END`. An error set by the reader is raised only after the
 events that arrived before it were consumed.
 """
@@ -34,6 +35,7 @@ class H2Stream:
         "id",
         "local_ended",
         "remote_ended",
+        "sent_from",
         "waiter",
     )
 
@@ -45,6 +47,7 @@ class H2Stream:
         self.error: BaseException | None = None
         self.local_ended = False
         self.remote_ended = False
+        self.sent_from = 0  # the connection's byte offset where our HEADERS start
 
     def push(self, item: object) -> None:
         self.events.append(item)
@@ -62,7 +65,7 @@ class H2Stream:
             w.set()
 
     async def next_event(self, timeout: float | None) -> object:
-        """The next event (headers list, ``(data, flow_len)``, or ``END``).
+        """The next event (``[status, headers]``, ``(data, flow_len)``, or ``END``).
 
         Raises:
             ReadTimeoutError: nothing arrived for ``timeout`` seconds.
@@ -106,5 +109,6 @@ class H2Stream:
         raise RemoteProtocolError("unexpected second HEADERS block in a response body")
 
     async def aclose(self) -> None:
-        """Release the stream; reset it if either side is unfinished."""
-        await self.conn.release(self)
+        """Release the stream; reset it if either side is unfinished. Never
+        waits on the network (the connection's writer sends the reset)."""
+        self.conn.release(self)

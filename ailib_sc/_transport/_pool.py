@@ -7,15 +7,20 @@ knowledge) or H1. The first connection to an UNKNOWN origin decides by ALPN;
 requests arriving meanwhile wait for that decision instead of each opening a
 connection of their own.
 
-H2: requests go to the first connection with a free stream slot; a new connection
-opens only when every one is full (at most ``pool_size`` of them). Connections
-report state changes (stream done, GOAWAY, SETTINGS, death) through a callback that
-wakes waiters. The scan is over connections (a handful), never over requests.
+H2: requests go to the first connection with a free stream slot, reserved in
+the same synchronous step that checks it (:meth:`H2Connection.try_reserve`); a
+new connection opens only when every one is full (at most ``pool_size`` of
+them). Connections report state changes (stream done, GOAWAY, SETTINGS, death)
+through a callback that wakes waiters. The scan is over connections (a handful),
+never over requests. A connection with no active stream is checked before
+reuse: past ``idle_timeout`` it is closed (its writer closes it too, on its
+own), past ``PING_AFTER`` it is PINGed and replaced if the ACK is late.
 
 H1: a semaphore of ``pool_size`` permits bounds connections in use; idle ones sit
-in a LIFO stack (hot connections first, cold ones age out at the bottom). A new
-connection opens only when the stack is empty, so open connections never exceed
-``pool_size``. A connection idle longer than a second is polled for readability
+in a LIFO stack (hot connections first, cold ones age out at the bottom: every
+checkout closes the ones there older than ``idle_timeout``). A new connection
+opens only when the stack is empty, so open connections never exceed
+``pool_size``. A connection idle longer than 50 ms is polled for readability
 before reuse (a readable idle socket means the server hung up); busier ones are
 not polled, so the hot path makes no extra syscall.
 
@@ -32,12 +37,17 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from .._errors import PoolTimeoutError, RemoteProtocolError, RequestRefusedError
+from .._errors import (
+    ClientClosedError,
+    PoolTimeoutError,
+    RequestRefusedError,
+    TransportError,
+)
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, open_stream
 from ._errors import NotProcessed
 from ._h1 import H1Connection
-from ._h2 import ConnState, H2Connection
+from ._h2 import PING_AFTER, ConnState, H2Connection
 from ._response import H1Response, H2Response, Response
 
 if TYPE_CHECKING:
@@ -107,6 +117,7 @@ class OriginPool:
         """Send one request and return once its response headers arrived.
 
         Raises:
+            ClientClosedError: the pool is closing.
             TransportError subclasses (connect, timeouts, protocol), mapped.
         """
         # A refusal counts against the limit only when the refusing connection
@@ -168,15 +179,26 @@ class OriginPool:
         self._changed = anyio.Event()
 
     async def _h2_checkout(self, timeouts: Timeouts) -> H2Connection | None:
+        """A connection with a stream slot reserved for the caller (None: the
+        origin speaks HTTP/1.1 only)."""
         # The deadline starts on the first pass; the clock is read only when a
-        # connection is full or stale (the hot path takes a slot and returns).
+        # connection is full, idle or stale (under load the hot path takes a slot
+        # on a busy connection and returns).
         deadline: float | None = None
         while True:
             if self.closed:
-                raise RemoteProtocolError("the client is closing")
+                raise _closing()
+            found = None
             for conn in self.h2:
-                if conn.can_take():
-                    return conn
+                if conn.try_reserve():
+                    found = conn
+                    break
+            if found is not None:
+                if (found.active > 1 and not found.pinging) or await self._still_alive(
+                    found, timeouts
+                ):
+                    return found
+                continue  # it was dead: look again
             now = anyio.current_time()
             if deadline is None and timeouts.pool is not None:
                 deadline = now + timeouts.pool
@@ -209,6 +231,19 @@ class OriginPool:
             with anyio.move_on_after(remaining):
                 await waiter.wait()
 
+    async def _still_alive(self, conn: H2Connection, timeouts: Timeouts) -> bool:
+        """For an idle connection the caller just reserved a slot on: close it if
+        it outlived ``idle_timeout``, PING it if idle longer than ``PING_AFTER``.
+        On False the slot is given back and the connection is closed."""
+        idle_for = anyio.current_time() - conn.idle_since
+        if idle_for <= PING_AFTER:
+            return True
+        if idle_for <= self._idle_timeout and await conn.check_alive(timeouts.connect):
+            return True
+        conn.unreserve()
+        await conn.aclose()
+        return False
+
     async def _open_first_or_next(self, timeouts: Timeouts) -> H2Connection | None:
         event = self._connecting = anyio.Event()
         try:
@@ -226,10 +261,14 @@ class OriginPool:
                 self.idle.append((conn1, anyio.current_time()))
                 return None
             conn = H2Connection(
-                stream, on_change=self._h2_changed, close_timeout=self.close_timeout
+                stream,
+                on_change=self._h2_changed,
+                write_timeout=timeouts.write,
+                idle_timeout=self._idle_timeout,
+                close_timeout=self.close_timeout,
             )
             try:
-                await conn.start(self._tg, timeouts.write, timeouts.connect)
+                await conn.start(self._tg, timeouts.connect)
             except BaseException:
                 await conn.aclose()
                 raise
@@ -262,6 +301,8 @@ class OriginPool:
                 ) from None
         conn: H1Connection | None = None
         try:
+            if self.closed:
+                raise _closing()
             conn = await self._pop_idle()
             if conn is None:
                 stream, _ = await open_stream(
@@ -293,19 +334,35 @@ class OriginPool:
                 write_timeout=timeouts.write,
                 read_timeout=timeouts.read,
             )
-        except BaseException:
+        except BaseException as exc:
             if conn is not None:
                 self.busy.discard(conn)
                 with anyio.CancelScope(shield=True):
                     await conn.aclose()
             self.sem.release()
+            if self.closed and isinstance(exc, TransportError):
+                raise _closing() from exc
             raise
         return H1Response(
             status, resp_headers, conn, self, timeouts.read, self.close_timeout
         )
 
     async def _pop_idle(self) -> H1Connection | None:
+        idle = self.idle
+        if not idle:
+            return None
         now = anyio.current_time()
+        # The stack is in the order connections came back: the cold ones are at
+        # the bottom. Reap those past idle_timeout, whatever is on top.
+        expired = 0
+        while expired < len(idle) and now - idle[expired][1] > self._idle_timeout:
+            expired += 1
+        if expired:
+            cold = [c for c, _ in idle[:expired]]
+            del idle[:expired]
+            with anyio.CancelScope(shield=True):
+                for c in cold:
+                    await c.aclose()
         while self.idle:
             conn, since = self.idle.pop()
             idle_for = now - since
@@ -355,3 +412,7 @@ class OriginPool:
             opened=self.opened,
             rerouted=self.rerouted,
         )
+
+
+def _closing() -> ClientClosedError:
+    return ClientClosedError("the client is closing; open a new AiClient")

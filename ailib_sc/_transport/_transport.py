@@ -11,7 +11,7 @@ import anyio
 from .._errors import ClientClosedError
 from .._tasks import enter_task_group, leave_task_group
 from .._types import PoolStatistics
-from ._connect import Origin, Proxy, make_ssl_context, network_backend
+from ._connect import Origin, Proxy, bypass_proxy, make_ssl_context, network_backend
 from ._pool import Mode, OriginPool
 
 if TYPE_CHECKING:
@@ -25,18 +25,6 @@ if TYPE_CHECKING:
     from ._response import Response
 
 __all__ = ["Transport"]
-
-
-def _bypass(host: str, no_proxy: tuple[str, ...]) -> bool:
-    host = host.lower()
-    for entry in no_proxy:
-        if (
-            entry == "*"
-            or host == entry.lstrip(".")
-            or host.endswith("." + entry.lstrip("."))
-        ):
-            return True
-    return False
 
 
 class Transport:
@@ -96,7 +84,7 @@ class Transport:
         if self._closed or self._tg is None or self._backend is None:
             raise ClientClosedError("the client is closed; open a new AiClient")
         proxy = self._proxy
-        if proxy is not None and _bypass(origin.host, self._no_proxy):
+        if proxy is not None and bypass_proxy(origin, self._no_proxy):
             proxy = None
         if origin.scheme == "https":
             mode = Mode.H1 if self._http2 is False else Mode.UNKNOWN
