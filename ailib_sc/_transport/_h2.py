@@ -411,8 +411,10 @@ class H2Connection:
             try:
                 self._h2.send_headers(sid, headers, end_stream=not body)
             except h2.exceptions.TooManyStreamsError:
+                st.local_ended = st.remote_ended = True
                 raise NotProcessed from None  # the server lowered its limit
             except h2.exceptions.ProtocolError as exc:
+                st.local_ended = st.remote_ended = True  # nothing to reset
                 raise InvalidRequestError(
                     f"cannot send these headers over HTTP/2: {exc}; fix or drop the "
                     "offending header (extra_headers, ConnectionOptions.headers)"
@@ -539,7 +541,7 @@ class H2Connection:
     def _dispatch(self, ev: h2.events.Event) -> None:
         if isinstance(ev, h2.events.DataReceived):
             st = self._streams.get(ev.stream_id)
-            if st is None:
+            if st is None or st.error is not None:
                 self._h2.acknowledge_received_data(
                     ev.flow_controlled_length, ev.stream_id
                 )
@@ -553,15 +555,18 @@ class H2Connection:
                 try:
                     st.push(list(_split_status(ev.headers)))
                 except RemoteProtocolError as exc:
-                    self._h2.reset_stream(
-                        ev.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR
-                    )
+                    try:
+                        self._h2.reset_stream(
+                            ev.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR
+                        )
+                    except h2.exceptions.ProtocolError:
+                        pass  # it came with END_STREAM: nothing to reset
                     st.remote_ended = st.local_ended = True
                     st.fail(exc)
         elif isinstance(ev, h2.events.StreamEnded):
             self.completed += 1
             st = self._streams.get(ev.stream_id)
-            if st is not None:
+            if st is not None and st.error is None:
                 st.remote_ended = True
                 st.push(END)
         elif isinstance(ev, h2.events.StreamReset):
