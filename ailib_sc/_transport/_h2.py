@@ -95,6 +95,16 @@ _PING_TIMEOUT = 2.0  # ... and replaced if the PING ACK takes longer than this
 _GOODBYE_TIMEOUT = 0.5  # closing: how long the writer may spend on our GOAWAY
 
 
+class _H2(h2.connection.H2Connection):
+    # h2 remembers how each closed stream closed, so that late frames on a
+    # stream we reset are ignored rather than treated as a connection error.
+    # Its default memory (65,536 streams, ~130 B each) makes a long-lived
+    # connection's RSS grow for its first 65,536 requests (measured: 1.33x
+    # from 20k to 200k requests). 4,096 is far more than can be in flight
+    # within one round trip.
+    MAX_CLOSED_STREAMS = 4096
+
+
 class ConnState(enum.Enum):
     OPEN = "open"  # takes new streams
     DRAINING = (
@@ -118,7 +128,7 @@ class H2Connection:
         cfg = h2.config.H2Configuration(
             client_side=True, header_encoding=None, validate_inbound_headers=False
         )
-        self._h2 = h2.connection.H2Connection(config=cfg)
+        self._h2 = _H2(config=cfg)
         self._h2.local_settings = h2.settings.Settings(
             client=True, initial_values=_LOCAL_SETTINGS
         )
