@@ -1,6 +1,7 @@
-"""The GOAWAY filter, sans-I/O: GOAWAY frames come out of the server's byte stream
-however it is split, everything else passes to h2 untouched, and h2 then decodes
-the responses the server finishes after its GOAWAY."""
+"""The frame reader, sans-I/O: GOAWAY frames and DATA frames that don't end their
+stream come out of the server's byte stream however it is split, everything
+else passes to h2 untouched, and h2 then decodes the responses the server
+finishes after its GOAWAY."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import h2.connection
 import h2.events
 import pytest
 
-from ailib_sc._transport._frames import GoAwayFilter
+from ailib_sc._transport._frames import DataFrame, FrameReader, GoAway
 
 REQ = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
 
@@ -42,12 +43,21 @@ STREAM = BEFORE + GOAWAY + AFTER
 
 
 def _run(pieces: list[bytes]) -> tuple[bytes, list[tuple[int, int]]]:
-    f = GoAwayFilter()
+    """What h2 gets (DATA frames we take go back in as raw bytes) and the GOAWAYs."""
+    f = FrameReader()
     out, found = b"", []
     for piece in pieces:
-        data, goaways = f.feed(piece)
-        out += data
-        found += [(g.last_stream_id, g.error_code) for g in goaways]
+        for item in f.feed(piece):
+            if isinstance(item, GoAway):
+                found.append(
+                    (item.last_stream_id, item.error_code)
+                    if not item.malformed
+                    else (0, 1)
+                )
+            elif isinstance(item, DataFrame):
+                out += item.raw
+            else:
+                out += item
     return out, found
 
 
@@ -75,10 +85,45 @@ def test_byte_by_byte_and_random_splits() -> None:
 
 
 def test_no_goaway_passes_the_same_object_through() -> None:
-    f = GoAwayFilter()
-    data, found = f.feed(BEFORE)
-    assert data is BEFORE
-    assert found == []
+    f = FrameReader()
+    assert f.feed(BEFORE)[0] is BEFORE
+    assert len(f.feed(BEFORE)) == 1
+
+
+def _data_frame(sid: int, payload: bytes, flags: int = 0) -> bytes:
+    return (
+        len(payload).to_bytes(3, "big")
+        + bytes([0, flags])
+        + sid.to_bytes(4, "big")
+        + payload
+    )
+
+
+def test_data_frames_not_ending_their_stream_come_out_whole() -> None:
+    padded = _data_frame(5, b"\x03abc\x00\x00\x00", flags=0x8)
+    last = _data_frame(5, b"end", flags=0x1)
+    stream = _data_frame(3, b"hello") + padded + last
+    for cut in range(len(stream) + 1):
+        f = FrameReader()
+        items = [*f.feed(stream[:cut]), *f.feed(stream[cut:])]
+        frames = [i for i in items if isinstance(i, DataFrame)]
+        assert [(d.stream_id, d.data, d.flow) for d in frames] == [
+            (3, b"hello", 5),
+            (5, b"abc", 7),
+        ]
+        assert b"".join(i for i in items if isinstance(i, bytes)) == last
+
+
+def test_malformed_padding_goes_to_h2() -> None:
+    bad = _data_frame(1, b"\x09ab", flags=0x8)
+    assert FrameReader().feed(bad) == [bad]
+
+
+def test_goaway_on_a_stream_is_malformed() -> None:
+    frame = b"\x00\x00\x08\x07\x00\x00\x00\x00\x01" + (3).to_bytes(4, "big") + bytes(4)
+    (item,) = FrameReader().feed(frame)
+    assert isinstance(item, GoAway)
+    assert item.malformed
 
 
 def test_h2_decodes_the_responses_finished_after_goaway() -> None:

@@ -1,21 +1,56 @@
-"""Taking GOAWAY frames out of the server's byte stream before ``h2`` sees them.
+"""Splitting the server's byte stream into frames before ``h2`` sees them.
 
-Why: ``h2`` treats a received GOAWAY as the end of the connection; every later
-frame, even the responses to streams at or below ``last_stream_id`` that the
-server promised to finish, then raises ``ProtocolError``. nginx sends exactly
-that: GOAWAY first, then the remaining responses. So the reader passes all other
-frames through untouched and handles GOAWAY itself.
+Sans-I/O and incremental: frames may straddle reads; an incomplete frame waits
+in a buffer for the rest. Out come, in order:
 
-Sans-I/O and incremental: frame headers may straddle reads; bytes are examined
-once (we only walk frame headers and skip payloads by length).
+- runs of whole frames for ``h2`` (``bytes``);
+- :class:`DataFrame`: a DATA frame that does not end its stream. The reader
+  delivers it to its stream directly when the stream is ours and open, and
+  does the flow-control accounting itself: ``h2``'s per-frame bookkeeping
+  (frame objects, ``repr`` for its logger, state machines, window managers)
+  costs several times the rest of the client's work per streamed chunk. A
+  DATA frame we don't take goes to ``h2`` as it came (``raw``);
+- :class:`GoAway`. Why: ``h2`` treats a received GOAWAY as the end of the
+  connection; every later frame, even the responses to streams at or below
+  ``last_stream_id`` that the server promised to finish, then raises
+  ``ProtocolError``. nginx sends exactly that: GOAWAY first, then the remaining
+  responses. So the reader handles GOAWAY itself.
+
+Frames that end a stream (END_STREAM) and all other frames go to ``h2``, so
+its view of every stream's state stays right.
 """
 
 from __future__ import annotations
 
-__all__ = ["GoAway", "GoAwayFilter"]
+__all__ = ["DataFrame", "FrameReader", "GoAway", "window_update"]
 
 _HEADER = 9
+_DATA = 0x0
 _GOAWAY = 0x7
+_END_STREAM = 0x1
+_PADDED = 0x8
+
+
+def window_update(stream_id: int, increment: int) -> bytes:
+    """A WINDOW_UPDATE frame (``stream_id`` 0: the connection)."""
+    return (
+        b"\x00\x00\x04\x08\x00"
+        + stream_id.to_bytes(4, "big")
+        + increment.to_bytes(4, "big")
+    )
+
+
+class DataFrame:
+    """A DATA frame that does not end its stream: its payload without padding,
+    its flow-controlled length (with padding), and its raw bytes."""
+
+    __slots__ = ("data", "flow", "raw", "stream_id")
+
+    def __init__(self, stream_id: int, data: bytes, flow: int, raw: bytes) -> None:
+        self.stream_id = stream_id
+        self.data = data
+        self.flow = flow
+        self.raw = raw
 
 
 class GoAway:
@@ -36,81 +71,55 @@ class GoAway:
         self.malformed = malformed
 
 
-class GoAwayFilter:
-    """Feed server bytes in; get the bytes for ``h2`` and the GOAWAYs found."""
+class FrameReader:
+    """Feed server bytes in; get runs for ``h2``, DATA frames and GOAWAYs out."""
 
-    __slots__ = ("_goaway", "_goaway_bad", "_goaway_left", "_header", "_skip")
+    __slots__ = ("_rest",)
 
     def __init__(self) -> None:
-        self._header = bytearray()  # a frame header split across reads
-        self._skip = 0  # payload bytes of a passed-through frame still to come
-        self._goaway_left = 0  # payload bytes of a GOAWAY still to come
-        self._goaway = bytearray()
-        self._goaway_bad = False  # the GOAWAY being captured is on a non-zero stream
+        self._rest = b""  # an incomplete frame from the last read
 
-    def feed(self, data: bytes) -> tuple[bytes, list[GoAway]]:
-        """Split ``data``: what ``h2`` should receive, and complete GOAWAYs."""
-        found: list[GoAway] = []
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[bytes | DataFrame | GoAway]:
+        """Split ``data`` (with what an earlier call held back) into items."""
+        if self._rest:
+            data = self._rest + data
+            self._rest = b""
+        out: list[bytes | DataFrame | GoAway] = []
         n = len(data)
-        i = run = 0  # data[run:i] is the current pass-through run
-        modified = False
-        while i < n:
-            if self._skip:  # inside a passed-through payload
-                take = min(self._skip, n - i)
-                self._skip -= take
-                i += take
-                continue
-            if self._goaway_left:  # inside a GOAWAY payload: capture it
-                take = min(self._goaway_left, n - i)
-                self._goaway += data[i : i + take]
-                self._goaway_left -= take
-                i += take
-                run = i
-                modified = True
-                if not self._goaway_left:
-                    found.append(_parse(bytes(self._goaway), self._goaway_bad))
-                    self._goaway.clear()
-                continue
-            modified_here, header = False, b""
-            if self._header:  # finish a header that straddled the last read
-                take = min(_HEADER - len(self._header), n - i)
-                self._header += data[i : i + take]
-                i += take
-                run = i
-                modified = True
-                if len(self._header) < _HEADER:
-                    break
-                header = bytes(self._header)
-                self._header.clear()
-                modified_here = True
-            elif n - i < _HEADER:  # a header straddles the end: withhold it
-                out.append(data[run:i])
-                self._header += data[i:]
-                i = run = n
-                modified = True
+        pos = run = 0  # data[run:pos] is the current run of frames for h2
+        while n - pos >= _HEADER:
+            length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+            end = pos + _HEADER + length
+            if end > n:
                 break
-            else:
-                header = data[i : i + _HEADER]
-                i += _HEADER
-            length = int.from_bytes(header[:3], "big")
-            if header[3] == _GOAWAY:
-                if not modified_here:
-                    out.append(data[run : i - _HEADER])
-                run = i
-                modified = True
-                self._goaway_left = length
-                self._goaway_bad = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF != 0
-                if not length:
-                    found.append(GoAway(0, 1, malformed=True))
-                continue
-            if modified_here:
-                out.append(header)
-            self._skip = length
-        if not modified:
-            return data, found
-        out.append(data[run:i])
-        return b"".join(out), found
+            kind = data[pos + 3]
+            if kind == _DATA and not data[pos + 4] & _END_STREAM:
+                flags = data[pos + 4]
+                start, stop = pos + _HEADER, end
+                if flags & _PADDED:
+                    pad = data[start] if length else length
+                    if pad >= length:  # malformed: let h2 say so
+                        pos = end
+                        continue
+                    start += 1
+                    stop -= pad
+                if run < pos:
+                    out.append(data[run:pos])
+                sid = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                out.append(DataFrame(sid, data[start:stop], length, data[pos:end]))
+                run = end
+            elif kind == _GOAWAY:
+                if run < pos:
+                    out.append(data[run:pos])
+                sid = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                out.append(_parse(data[pos + _HEADER : end], sid != 0))
+                run = end
+            pos = end
+        if run < pos:
+            out.append(data if run == 0 and pos == n else data[run:pos])
+        if pos < n:
+            self._rest = data[pos:]
+        return out
 
 
 def _parse(payload: bytes, bad_stream: bool) -> GoAway:

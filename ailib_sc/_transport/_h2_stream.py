@@ -32,10 +32,12 @@ class H2Stream:
         "conn",
         "error",
         "events",
+        "fast",
         "id",
         "local_ended",
         "remote_ended",
         "sent_from",
+        "unacked",
         "waiter",
     )
 
@@ -48,6 +50,8 @@ class H2Stream:
         self.local_ended = False
         self.remote_ended = False
         self.sent_from = 0  # the connection's byte offset where our HEADERS start
+        self.unacked = 0  # body bytes consumed and not yet credited back
+        self.fast = False  # DATA frames may bypass h2 (see _frames.py)
 
     def push(self, item: object) -> None:
         self.events.append(item)
@@ -104,7 +108,7 @@ class H2Stream:
                     parts.append(item[0])
                     flow += item[1]
                 data = b"".join(parts)
-            self.conn.ack(self.id, flow)
+            self.conn.ack(self, flow)
             return data  # type: ignore[no-any-return]
         raise RemoteProtocolError("unexpected second HEADERS block in a response body")
 
