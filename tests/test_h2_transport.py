@@ -275,7 +275,9 @@ async def test_headers_h2_refuses_are_invalid_not_refused(anyio_backend: Any) ->
             ConnectionOptions(http2=True),
         )
         async with Transport(settings) as transport:
-            with pytest.raises(InvalidRequestError, match="TE") as info:
+            with pytest.raises(
+                InvalidRequestError, match=r"header 'te' over HTTP/2"
+            ) as info:
                 await transport.request(
                     Origin.from_url(peer.url),
                     b"POST",

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -69,6 +69,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 
 from .._errors import (
     AiLibError,
@@ -116,6 +117,101 @@ class _H2(h2.connection.H2Connection):
     MAX_CLOSED_STREAMS = 4096
 
 
+_SECRET = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
+_CONNECTION_SPECIFIC = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+
+class _Encoder(hpack.Encoder):
+    """HPACK with a cache of whole header blocks.
+
+    A request's headers repeat call after call; h2's encoder searches its
+    table and Huffman-codes secret values for every header of every request.
+    The block for a header list is reused while the dynamic table is as it was
+    when the list was encoded without changing it (``_state``): encoding it
+    again would give the same bytes. ``content-length`` (the last header,
+    different every time) is encoded apart, never indexed, so it never changes
+    the table. Secret headers are never indexed (what h2's normalisation,
+    which we switch off, would do).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._blocks: dict[tuple[tuple[bytes, bytes], ...], tuple[object, bytes]] = {}
+
+    def _state(self) -> object:
+        entries = self.header_table.dynamic_entries
+        return (len(entries), id(entries[0]) if entries else 0, self.header_table_size)
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        headers = list(headers)
+        length = None
+        if headers and headers[-1][0] == b"content-length":
+            length = hpack.NeverIndexedHeaderTuple(*headers.pop())
+        block = self._encode_cached(headers, huffman)
+        return block if length is None else block + super().encode([length])
+
+    def _encode_cached(
+        self, headers: list[tuple[bytes, bytes]], huffman: bool
+    ) -> bytes:
+        key = tuple(headers)
+        state = self._state()
+        hit = self._blocks.get(key)
+        if hit is not None and hit[0] == state and not self.table_size_changes:
+            return hit[1]
+        block = super().encode(
+            [
+                hpack.NeverIndexedHeaderTuple(name, value)
+                if name in _SECRET
+                else (name, value)
+                for name, value in headers
+            ],
+            huffman,
+        )
+        if self._state() == state:
+            if len(self._blocks) >= 64:
+                self._blocks.clear()
+            self._blocks[key] = (state, block)
+        return block
+
+
+def _check_outbound(headers: list[tuple[bytes, bytes]]) -> None:
+    """What h2's outbound validation checked (we switch it off: it costs more
+    than the rest of a request): lower-case names, no connection-specific
+    header, ``te`` only ``trailers``, pseudo-headers first.
+
+    Raises:
+        InvalidRequestError: naming the header.
+    """
+    regular = False
+    for name, value in headers:
+        if name[:1] == b":":
+            if regular:
+                problem = "a pseudo-header after a regular header"
+            else:
+                continue
+        elif name in _CONNECTION_SPECIFIC:
+            problem = "a connection-specific header, which HTTP/2 forbids"
+        elif name == b"te" and value != b"trailers":
+            problem = "a te header other than 'trailers', which HTTP/2 forbids"
+        elif name != name.lower():
+            problem = "an upper-case header name, which HTTP/2 forbids"
+        else:
+            regular = True
+            continue
+        raise InvalidRequestError(
+            f"cannot send header {name.decode('latin-1')!r} over HTTP/2: it is "
+            f"{problem}; fix or drop it (extra_headers, ConnectionOptions.headers)"
+        )
+
+
 class ConnState(enum.Enum):
     OPEN = "open"  # takes new streams
     DRAINING = (
@@ -137,9 +233,14 @@ class H2Connection:
         close_timeout: float = 5.0,
     ) -> None:
         cfg = h2.config.H2Configuration(
-            client_side=True, header_encoding=None, validate_inbound_headers=False
+            client_side=True,
+            header_encoding=None,
+            validate_inbound_headers=False,
+            validate_outbound_headers=False,  # _check_outbound does it
+            normalize_outbound_headers=False,  # _Encoder keeps secrets unindexed
         )
         self._h2 = _H2(config=cfg)
+        self._h2.encoder = _Encoder()
         self._h2.local_settings = h2.settings.Settings(
             client=True, initial_values=_LOCAL_SETTINGS
         )
@@ -442,6 +543,11 @@ class H2Connection:
         except h2.exceptions.ProtocolError:  # the state machine is closed
             self.unreserve()
             raise NotProcessed from None
+        try:
+            _check_outbound(headers)
+        except InvalidRequestError:
+            self.unreserve()
+            raise
         st = H2Stream(self, sid)
         st.sent_from = self._queued
         self._streams[sid] = st
