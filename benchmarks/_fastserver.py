@@ -73,23 +73,27 @@ __all__ = ["main"]
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _MAX_CONCURRENT_STREAMS = 100
 
-_H1_RESPONSE = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"content-type: application/json\r\n"
-    b"openai-version: 2020-10-01\r\n"
-    b"openai-processing-ms: 0\r\n"
-    b"x-request-id: req_0123456789abcdef0123456789abcdef\r\n"
-    b"content-length: " + str(len(RESPONSE_BODY)).encode() + b"\r\n"
-    b"\r\n" + RESPONSE_BODY
-)
-_H2_HEADERS = [
-    (b":status", b"200"),
-    (b"content-type", b"application/json"),
+# Headers as OpenAI sends them; HTTP/1.1 heads are rendered from the same list.
+_OPENAI_HEADERS = [
     (b"openai-version", b"2020-10-01"),
     (b"openai-processing-ms", b"0"),
     (b"x-request-id", b"req_0123456789abcdef0123456789abcdef"),
+]
+_H2_HEADERS = [
+    (b":status", b"200"),
+    (b"content-type", b"application/json"),
+    *_OPENAI_HEADERS,
     (b"content-length", str(len(RESPONSE_BODY)).encode()),
 ]
+
+
+def _h1_head(h2_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """An HTTP/1.1 response head with the headers of an HTTP/2 one."""
+    lines = [b"HTTP/1.1 200 OK", *(k + b": " + v for k, v in h2_headers[1:])]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+_H1_RESPONSE = _h1_head(_H2_HEADERS) + RESPONSE_BODY
 _H2_CONFIG = h2.config.H2Configuration(
     client_side=False,
     header_encoding=None,
@@ -247,24 +251,13 @@ def _wants_stream(body: bytes) -> tuple[bool, bool]:
     return True, isinstance(options, dict) and options.get("include_usage") is True
 
 
-_H1_STREAM_HEAD = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"content-type: text/event-stream; charset=utf-8\r\n"
-    b"cache-control: no-cache\r\n"
-    b"openai-version: 2020-10-01\r\n"
-    b"openai-processing-ms: 0\r\n"
-    b"x-request-id: req_0123456789abcdef0123456789abcdef\r\n"
-    b"transfer-encoding: chunked\r\n"
-    b"\r\n"
-)
 _H2_STREAM_HEADERS = [
     (b":status", b"200"),
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
-    (b"openai-version", b"2020-10-01"),
-    (b"openai-processing-ms", b"0"),
-    (b"x-request-id", b"req_0123456789abcdef0123456789abcdef"),
+    *_OPENAI_HEADERS,
 ]
+_H1_STREAM_HEAD = _h1_head([*_H2_STREAM_HEADERS, (b"transfer-encoding", b"chunked")])
 # (include_usage, chunks) -> the whole HTTP/1.1 response / the HTTP/2 DATA payloads
 _h1_streams: dict[tuple[bool, int], bytes] = {}
 _h2_events: dict[tuple[bool, int], list[bytes]] = {}
@@ -617,30 +610,29 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; return the exit status."""
     global _STREAM_CHUNKS, _GOAWAY_AFTER, _CLOSE_EVERY, _COUNT_IDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument(
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=0)
+    add(
         "--stream-chunks",
         type=int,
         default=_STREAM_CHUNKS,
         metavar="N",
         help="content chunks per streamed reply (default: %(default)s)",
     )
-    parser.add_argument(
+    add(
         "--goaway-after",
         type=int,
-        default=None,
         metavar="N",
         help="HTTP/2: graceful GOAWAY after the Nth stream of each connection",
     )
-    parser.add_argument(
+    add(
         "--close-every",
         type=int,
-        default=None,
         metavar="N",
         help="HTTP/1.1: `connection: close` on every Nth reply (all connections)",
     )
-    parser.add_argument(
+    add(
         "--count-ids",
         action="store_true",
         help="count answers per x-client-request-id; serve GET /__stats",

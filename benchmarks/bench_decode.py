@@ -24,7 +24,6 @@ flatters the allocation-heavy SDK path), the minimum over several repeats of
 
 # No `from __future__ import annotations`: msgspec resolves the Structs below.
 
-import argparse
 import json
 import re
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, print_table
+from _common import fmt_ratio, print_table, quick_main
 from _payloads import CHUNK_BODY, RESPONSE_BODY
 
 __all__ = ["main", "run"]
@@ -315,11 +314,7 @@ def run(*, quick: bool = False) -> list[tuple[str, float | None, str, bool | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args(argv)
-    run(quick=args.quick)
-    return 0
+    return quick_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

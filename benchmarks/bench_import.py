@@ -15,7 +15,6 @@ these add up to more than the median above).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import statistics
@@ -25,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PROJECT_ROOT, fmt_ratio, print_table, subprocess_env
+from _common import PROJECT_ROOT, fmt_ratio, print_table, quick_main, subprocess_env
 
 __all__ = ["main", "run"]
 
@@ -57,16 +56,21 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _sample(module: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(module=module)],
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in a fresh interpreter, output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         check=True,
         env=_env(),
         cwd=PROJECT_ROOT,
         timeout=120,
-    ).stdout
+    )
+
+
+def _sample(module: str) -> dict[str, float]:
+    out = _python("-c", _PROBE.format(module=module)).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -89,15 +93,7 @@ def _breakdown(
     """From ``-X importtime``: self import time (ms) summed by top-level package,
     and the foreign modules ``module``'s own modules import directly, with their
     cumulative time: ``(name, imported by, ms)``, heaviest first."""
-    err = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=_env(),
-        cwd=PROJECT_ROOT,
-        timeout=120,
-    ).stderr
+    err = _python("-X", "importtime", "-c", f"import {module}").stderr
     # Children are printed before their parent; a top-level import has depth 0.
     # Keep only the subtree of `module` (not the interpreter's own start-up).
     entries: list[tuple[int, str, int, int]] = []  # (depth, name, self, cum us)
@@ -190,11 +186,7 @@ def run(*, quick: bool = False) -> list[tuple[str, float | None, str, bool | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run")
-    args = parser.parse_args(argv)
-    run(quick=args.quick)
-    return 0
+    return quick_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

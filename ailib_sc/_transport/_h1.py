@@ -47,7 +47,6 @@ class H1Connection:
 
     __slots__ = (
         "_body",
-        "_h11",
         "_keep_alive",
         "_net",
         "broken",
@@ -58,8 +57,7 @@ class H1Connection:
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._net = stream
-        self._h11: h11.Connection | None = None  # only while reading a head
-        self._body: BodyReader | None = None  # only while reading a body
+        self._body: BodyReader | None = None  # the current response's body
         self._keep_alive = False
         self.broken = False
         self.closed = False
@@ -87,7 +85,7 @@ class H1Connection:
         self.requests += 1
         self.broken = True  # until the exchange completes cleanly
         self._body = None
-        conn = self._h11 = h11.Connection(h11.CLIENT)
+        conn = h11.Connection(h11.CLIENT)
         with mapped("send"):
             try:
                 data = conn.send(
@@ -115,7 +113,6 @@ class H1Connection:
                 break
             if not isinstance(event, h11.InformationalResponse):
                 raise RemoteProtocolError(f"expected a response head, got {event!r}")
-        self._h11 = None
         headers_in = list(event.headers)
         reader = body_reader(method, event.status_code, headers_in)
         rest, eof = conn.trailing_data
@@ -156,15 +153,15 @@ class H1Connection:
         """
         body = self._body
         if body is None:
-            return None
+            raise RuntimeError("receive_data() before a response head arrived")
         while True:
             data = body.read()
             if body.done:
                 # Reusable as soon as the body is complete, even if the caller
-                # stops reading before it sees the None.
-                self._body = None
+                # stops reading before it sees the None; decided once.
                 if self._keep_alive and body.reusable and not body.excess:
                     self.broken = False
+                self._keep_alive = False
                 return data or None
             if data:
                 return data
@@ -182,7 +179,6 @@ class H1Connection:
             return
         self.closed = True
         self.broken = True
-        self._body = None
         try:
             await self._net.aclose()
         except Exception:

@@ -31,11 +31,15 @@ scanned twice. States::
     TRAILERS   header lines, then a blank one  DONE (on the blank line)
     DONE       nothing (the rest is excess)    -
 
-Size lines follow h11: 1 to 20 hex digits (either case), optional blanks, an
-optional ``;extension`` (ignored), CRLF. A size line or the whole trailer section
-longer than ``MAX_LINE`` raises, as does anything else out of place, with the
-offending bytes (at most 40) in the message. Trailer lines end in LF or CRLF
-(as h11 accepts) and are discarded.
+A size line is 1 to 20 hex digits (either case, as h11), optional blanks, an
+optional ``;extension`` (ignored), CRLF; unlike h11, blanks before the ``;`` are
+accepted (RFC 9112's BWS). A line of bare hex digits, the usual one, is parsed
+with ``int()`` alone; anything else goes through a regex. A size line or the
+whole trailer section longer than ``MAX_LINE`` raises, as does anything else out
+of place, with the offending bytes (at most 40) in the message. A fault found
+after some chunk data in the same ``read()`` is raised by the next ``read()``,
+so the data before it is delivered first. Trailer lines end in LF or CRLF (as
+h11 accepts) and are discarded.
 """
 
 from __future__ import annotations
@@ -175,7 +179,7 @@ class EofReader(BodyReader):
 class ChunkedReader(BodyReader):
     """A ``Transfer-Encoding: chunked`` body (state table in the module docstring)."""
 
-    __slots__ = ("_left", "_pos", "_scan", "_state", "_trailer_bytes")
+    __slots__ = ("_failed", "_left", "_pos", "_scan", "_state", "_trailer_bytes")
 
     def __init__(self) -> None:
         super().__init__()
@@ -184,6 +188,7 @@ class ChunkedReader(BodyReader):
         self._left = 0  # chunk data still to come in state DATA
         self._scan = 0  # bytes after _pos known to hold no line end
         self._trailer_bytes = 0
+        self._failed: str | None = None  # the fault found after data to hand over
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -205,66 +210,104 @@ class ChunkedReader(BodyReader):
         buf = self._buf
         pos = self._pos
         end = len(buf)
+        if pos == end and not self._eof:
+            return b""  # the usual call right after the last read took everything
         state = self._state
         left = self._left
         pieces: list[bytes] = []
-        while pos < end:
-            if state == _DATA:
-                if end - pos > left:
-                    pieces.append(buf[pos : pos + left])
-                    pos += left
-                    state = _CRLF
-                else:
-                    pieces.append(buf[pos:] if pos else buf)
-                    left -= end - pos
-                    pos = end
+        try:
+            while pos < end:
+                if state == _SIZE:
+                    i = buf.find(b"\r\n", pos + self._scan)
+                    if i < 0 or i - pos > MAX_LINE:
+                        if end - pos > MAX_LINE:
+                            raise _broken(
+                                f"a chunk size line longer than {MAX_LINE} bytes"
+                            )
+                        self._scan = end - pos - 1  # its last byte may be the CR
+                        break
+                    self._scan = 0
+                    line = buf[pos:i]
+                    # Plain hex digits (the usual line) skip the regex; int() would
+                    # also take a 0x prefix, hence the test for x and X.
+                    if (
+                        line.isalnum()
+                        and len(line) <= 20
+                        and 120 not in line
+                        and 88 not in line
+                    ):
+                        try:
+                            left = int(line, 16)
+                        except ValueError:
+                            raise _broken(
+                                f"invalid chunk size line {line[:_SHOW]!r}"
+                            ) from None
+                    else:
+                        m = _SIZE_LINE.fullmatch(line)
+                        if m is None:
+                            raise _broken(f"invalid chunk size line {line[:_SHOW]!r}")
+                        left = int(m[1], 16)
+                    pos = i + 2
                     if not left:
-                        state = _CRLF
-            elif state == _SIZE:
-                i = buf.find(b"\r\n", pos + self._scan)
-                if i < 0 or i - pos > MAX_LINE:
-                    if end - pos > MAX_LINE:
-                        raise _broken(f"a chunk size line longer than {MAX_LINE} bytes")
-                    self._scan = end - pos - 1  # its last byte may be the CR
+                        state = _TRAILERS
+                        continue
+                    state = _DATA
+                if state == _DATA:
+                    avail = end - pos
+                    if avail > left:
+                        pieces.append(buf[pos : pos + left])
+                        pos += left
+                        if buf.startswith(b"\r\n", pos):  # usually there: skip CRLF
+                            pos += 2
+                            state = _SIZE
+                        else:
+                            state = _CRLF
+                    else:
+                        pieces.append(buf[pos:] if pos else buf)
+                        left -= avail
+                        pos = end
+                        if not left:
+                            state = _CRLF
+                elif state == _CRLF:
+                    if buf.startswith(b"\r\n", pos):
+                        pos += 2
+                        state = _SIZE
+                    elif end - pos == 1 and buf[pos] == 13:
+                        break  # the LF is still on its way
+                    else:
+                        raise _broken(
+                            "chunk data runs past its announced size (no CRLF after "
+                            f"it: {buf[pos : pos + _SHOW]!r})"
+                        )
+                elif state == _TRAILERS:
+                    i = buf.find(b"\n", pos + self._scan)
+                    size = self._trailer_bytes + (end if i < 0 else i + 1) - pos
+                    if size > MAX_LINE:
+                        raise _broken(f"trailers longer than {MAX_LINE} bytes")
+                    if i < 0:
+                        self._scan = end - pos
+                        break
+                    self._scan = 0
+                    self._trailer_bytes = size
+                    line = buf[pos : i - 1 if i > pos and buf[i - 1] == 13 else i]
+                    pos = i + 1
+                    if not line:
+                        state = _DONE
+                        self.done = True
+                        break
+                    if b":" not in line or line[0] in b" \t":
+                        raise _broken(f"invalid trailer line {line[:_SHOW]!r}")
+                else:  # _DONE: what is left is excess
                     break
-                self._scan = 0
-                m = _SIZE_LINE.fullmatch(buf, pos, i)
-                if m is None:
-                    raise _broken(f"invalid chunk size line {buf[pos:i][:_SHOW]!r}")
-                left = int(m[1], 16)
-                pos = i + 2
-                state = _DATA if left else _TRAILERS
-            elif state == _CRLF:
-                if buf.startswith(b"\r\n", pos):
-                    pos += 2
-                    state = _SIZE
-                elif end - pos == 1 and buf[pos] == 13:
-                    break  # the LF is still on its way
-                else:
-                    raise _broken(
-                        "chunk data runs past its announced size (no CRLF after "
-                        f"it: {buf[pos : pos + _SHOW]!r})"
-                    )
-            elif state == _TRAILERS:
-                i = buf.find(b"\n", pos + self._scan)
-                size = self._trailer_bytes + (end if i < 0 else i + 1) - pos
-                if size > MAX_LINE:
-                    raise _broken(f"trailers longer than {MAX_LINE} bytes")
-                if i < 0:
-                    self._scan = end - pos
-                    break
-                self._scan = 0
-                self._trailer_bytes = size
-                line = buf[pos : i - 1 if i > pos and buf[i - 1] == 13 else i]
-                pos = i + 1
-                if not line:
-                    state = _DONE
-                    self.done = True
-                    break
-                if b":" not in line or line[0] in b" \t":
-                    raise _broken(f"invalid trailer line {line[:_SHOW]!r}")
-            else:  # _DONE: what is left is excess
-                break
+        except RemoteProtocolError as exc:
+            if not pieces:
+                raise
+            # Hand over the data that came before the fault; the next read raises.
+            self._failed = str(exc)
+            self._eof = True
+            self._buf = b""
+            self._pos = 0
+            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._buf = buf
         self._pos = pos
         self._state = state
@@ -272,6 +315,8 @@ class ChunkedReader(BodyReader):
         if pieces:
             return pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if self._eof and state != _DONE:
+            if self._failed is not None:
+                raise RemoteProtocolError(self._failed)
             raise _cut_short(f"{_WHERE[state]} of a chunked body")
         return b""
 
