@@ -19,6 +19,7 @@ import httpcore
 
 from .._errors import (
     AiLibError,
+    ClientClosedError,
     ConnectError,
     ConnectTimeoutError,
     PoolTimeoutError,
@@ -32,7 +33,7 @@ from .._errors import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["NotProcessed", "mapped", "own_copy", "translate"]
+__all__ = ["NotProcessed", "closing_error", "mapped", "own_copy", "translate"]
 
 
 class NotProcessed(Exception):
@@ -131,3 +132,8 @@ def own_copy(exc: BaseException) -> BaseException:
     new.__cause__ = exc
     new.__traceback__ = None
     return new
+
+
+def closing_error() -> ClientClosedError:
+    """What a request meeting a closing pool or connection raises."""
+    return ClientClosedError("the client is closing; open a new AiClient")

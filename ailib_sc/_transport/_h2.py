@@ -73,12 +73,11 @@ import hpack
 
 from .._errors import (
     AiLibError,
-    ClientClosedError,
     InvalidRequestError,
     RemoteProtocolError,
     WriteTimeoutError,
 )
-from ._errors import NotProcessed, mapped, own_copy, translate
+from ._errors import NotProcessed, closing_error, mapped, own_copy, translate
 from ._frames import DataFrame, FrameReader, window_update
 from ._h2_stream import END, H2Stream
 
@@ -350,22 +349,21 @@ class H2Connection:
             await event.wait()
         if self._ping is event:
             # No ACK in time: the peer (or a middlebox) is gone.
-            self._fail_all(
+            await self._break(
                 RemoteProtocolError(
                     f"the server did not answer a PING within {wait:g} s; the idle "
                     "connection was dropped on the way (NAT, load balancer)"
-                )
+                ),
+                "receive",
             )
-            self._stop()
-            await self._close_socket()
         return self.state is ConnState.OPEN
 
     async def aclose(self) -> None:
-        """Close at once: open streams fail with :class:`ClientClosedError`; our
+        """Close at once: open streams fail with ``ClientClosedError``; our
         GOAWAY gets at most 0.5 s; the tasks stop and the socket closes. Shielded."""
         if self.state is ConnState.CLOSED:
             return
-        self._fail_all(ClientClosedError("the client is closing; open a new AiClient"))
+        self._fail_all(closing_error())
         with anyio.CancelScope(shield=True):
             try:
                 self._h2.close_connection()
@@ -376,6 +374,13 @@ class H2Connection:
                 await self._writer_done.wait()
             self._stop()
             await self._close_socket()
+
+    async def _break(self, exc: BaseException, phase: str) -> None:
+        """The connection is dead: fail its streams (see :meth:`_fail_all`),
+        stop both tasks and close the socket."""
+        self._fail_all(_ours(exc, phase))
+        self._stop()
+        await self._close_socket()
 
     def _stop(self) -> None:
         for scope in self._scopes:
@@ -470,9 +475,7 @@ class H2Connection:
         """A write failed or timed out: the connection is broken. Streams queued
         behind it never left; the rest wait (briefly) for the GOAWAY or EOF that
         may prove the server never processed them."""
-        err = exc if isinstance(exc, AiLibError) else translate(exc, "send")
-        if err is None:
-            err = RemoteProtocolError(f"send failed: {exc!r}")
+        err = _ours(exc, "send")
         if self.state is ConnState.OPEN:
             self.state = ConnState.DRAINING
             self._on_change(self)
@@ -484,9 +487,7 @@ class H2Connection:
             # it never processed) is still readable.
             with anyio.move_on_after(_GOAWAY_WAIT):
                 await self._reader_done.wait()
-        self._fail_all(err)
-        self._stop()
-        await self._close_socket()
+        await self._break(err, "send")
 
     def ack(self, st: H2Stream, flow: int) -> None:
         """The consumer took ``flow`` bytes of ``st``'s body: once half a stream
@@ -617,7 +618,7 @@ class H2Connection:
             self._queue()
 
     def release(self, st: H2Stream) -> None:
-        """Forget ``st``: queue a reset if unfinished, return unread credit. Never
+        """Forget ``st``: queue a reset if unfinished. Never
         waits: the writer sends what this queues."""
         if self._streams.pop(st.id, None) is None:
             return
@@ -668,17 +669,7 @@ class H2Connection:
                     if self.state is ConnState.CLOSED:
                         break
             except Exception as exc:
-                err = (
-                    exc
-                    if isinstance(exc, AiLibError)
-                    else (
-                        translate(exc, "receive")
-                        or RemoteProtocolError(f"receive failed: {exc!r}")
-                    )
-                )
-                self._fail_all(err)
-                self._stop()
-                await self._close_socket()
+                await self._break(exc, "receive")
             finally:
                 self._reader_done.set()
                 self._settings_seen.set()
@@ -789,6 +780,13 @@ class H2Connection:
                     )
                 )
         self._on_change(self)
+
+
+def _ours(exc: BaseException, phase: str) -> BaseException:
+    """``exc`` as an error of ours (``phase``: ``"send"`` or ``"receive"``)."""
+    if isinstance(exc, AiLibError):
+        return exc
+    return translate(exc, phase) or RemoteProtocolError(f"{phase} failed: {exc!r}")
 
 
 def _split_status(

@@ -100,8 +100,8 @@ class H2Stream:
             data, flow = ev
             events = self.events
             if events and isinstance(events[0], tuple):
-                # Join every DATA frame already queued and return their credit in
-                # one acknowledgement: per-frame h2 bookkeeping is the costly part.
+                # Join every DATA frame already queued and account their credit
+                # in one acknowledgement.
                 parts = [data]
                 while events and isinstance(events[0], tuple):
                     item: tuple[bytes, int] = events.popleft()  # type: ignore[assignment]

@@ -38,14 +38,13 @@ import anyio
 import anyio.abc
 
 from .._errors import (
-    ClientClosedError,
     PoolTimeoutError,
     RequestRefusedError,
     TransportError,
 )
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, open_stream
-from ._errors import NotProcessed
+from ._errors import NotProcessed, closing_error
 from ._h1 import H1Connection
 from ._h2 import PING_AFTER, ConnState, H2Connection
 from ._response import H1Response, H2Response, Response
@@ -187,7 +186,7 @@ class OriginPool:
         deadline: float | None = None
         while True:
             if self.closed:
-                raise _closing()
+                raise closing_error()
             found = None
             for conn in self.h2:
                 if conn.try_reserve():
@@ -302,7 +301,7 @@ class OriginPool:
         conn: H1Connection | None = None
         try:
             if self.closed:
-                raise _closing()
+                raise closing_error()
             conn = await self._pop_idle()
             if conn is None:
                 stream, _ = await open_stream(
@@ -341,7 +340,7 @@ class OriginPool:
                     await conn.aclose()
             self.sem.release()
             if self.closed and isinstance(exc, TransportError):
-                raise _closing() from exc
+                raise closing_error() from exc
             raise
         return H1Response(
             status, resp_headers, conn, self, timeouts.read, self.close_timeout
@@ -366,11 +365,8 @@ class OriginPool:
         while self.idle:
             conn, since = self.idle.pop()
             idle_for = now - since
-            if (
-                idle_for > self._idle_timeout
-                or conn.closed
-                or (idle_for > _POLL_AFTER and conn.server_hung_up())
-            ):
+            # (none left here is older than idle_timeout: reaped above)
+            if conn.closed or (idle_for > _POLL_AFTER and conn.server_hung_up()):
                 with anyio.CancelScope(shield=True):
                     await conn.aclose()
                 continue
@@ -412,7 +408,3 @@ class OriginPool:
             opened=self.opened,
             rerouted=self.rerouted,
         )
-
-
-def _closing() -> ClientClosedError:
-    return ClientClosedError("the client is closing; open a new AiClient")
