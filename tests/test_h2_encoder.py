@@ -50,6 +50,29 @@ def test_a_repeated_header_list_reuses_its_block() -> None:
     assert len(second) < len(first)
 
 
+def test_a_per_call_request_id_does_not_defeat_the_cache() -> None:
+    # Indexing x-client-request-id (new on every call) changed the dynamic
+    # table on every request, so the whole block was encoded again each time.
+    enc, dec = _Encoder(), hpack.Decoder()
+    blocks = []
+    for i in range(3):
+        headers = [
+            *BASE,
+            (b"x-client-request-id", f"req_{i:032d}".encode()),
+            (b"content-length", b"10"),
+        ]
+        block = enc.encode(headers)
+        decoded = dec.decode(block, raw=True)
+        assert [(bytes(n), bytes(v)) for n, v in decoded] == headers
+        assert all(not h.indexable for h in decoded[-2:])
+        blocks.append(block)
+    tail = len(blocks[2]) - len(blocks[1])
+    assert tail == 0
+    cached = blocks[1][: len(blocks[1]) - 40]
+    assert blocks[2].startswith(cached)
+    assert len(enc.header_table.dynamic_entries) == 3  # BASE's regular headers
+
+
 @pytest.mark.parametrize(
     ("header", "problem"),
     [
