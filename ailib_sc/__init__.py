@@ -31,6 +31,7 @@ from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ConflictError as ConflictError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectTimeoutError as ConnectTimeoutError
+from ._errors import ContentFilterError as ContentFilterError
 from ._errors import ContextLengthError as ContextLengthError
 from ._errors import IncompleteStreamError as IncompleteStreamError
 from ._errors import InvalidRequestError as InvalidRequestError
@@ -57,8 +58,10 @@ from ._errors import WriteTimeoutError as WriteTimeoutError
 from ._policy import RetryPolicy as RetryPolicy
 from ._quick import quick_chat_text as quick_chat_text
 from ._registry import AuthStyle as AuthStyle
+from ._registry import Capabilities as Capabilities
 from ._registry import Provider as Provider
 from ._registry import ProviderConfig as ProviderConfig
+from ._registry import register_provider as register_provider
 from ._secret import SecretStr as SecretStr
 from ._types import CallStats as CallStats
 from ._types import ChatCompletionRequest as ChatCompletionRequest
@@ -72,6 +75,7 @@ from ._types import Message as Message
 from ._types import ModelInfo as ModelInfo
 from ._types import PoolStatistics as PoolStatistics
 from ._types import PromptTokensDetails as PromptTokensDetails
+from ._types import ReasoningDetail as ReasoningDetail
 from ._types import ResponseFormat as ResponseFormat
 from ._types import Role as Role
 from ._types import Tool as Tool
@@ -128,6 +132,7 @@ __all__ = (
     "BatchStream",
     "CallStats",
     "CancelHandle",
+    "Capabilities",
     "ChatCompletionChunk",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
@@ -144,6 +149,7 @@ __all__ = (
     "ConnectTimeoutError",
     "ConnectionOptions",
     "Content",
+    "ContentFilterError",
     "ContentPart",
     "ContextLengthError",
     "Delta",
@@ -168,6 +174,7 @@ __all__ = (
     "QuotaExceededError",
     "RateLimitError",
     "ReadTimeoutError",
+    "ReasoningDetail",
     "RemoteProtocolError",
     "RequestRefusedError",
     "RequestTimeoutError",
@@ -190,4 +197,5 @@ __all__ = (
     "Usage",
     "WriteTimeoutError",
     "quick_chat_text",
+    "register_provider",
 )

@@ -16,6 +16,7 @@ from ._types import (
     Choice,
     FunctionCall,
     Message,
+    ReasoningDetail,
     Role,
     ToolCall,
     Usage,
@@ -48,7 +49,12 @@ class ToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Delta(msgspec.Struct, frozen=True, kw_only=True):
-    """What one chunk adds to a choice's message."""
+    """What one chunk adds to a choice's message.
+
+    ``reasoning_details`` entries arrive whole (a family's decoder sends one
+    when the provider has finished a signed or encrypted reasoning block); the
+    assembled message lists them in arrival order.
+    """
 
     role: Role | None = None
     content: str | None = None
@@ -56,6 +62,7 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
     tool_calls: list[ToolCallDelta] | None = None
     function_call: FunctionCallDelta | None = None
     refusal: str | None = None
+    reasoning_details: list[ReasoningDetail] | None = None
 
 
 _EMPTY_DELTA = Delta()
@@ -94,6 +101,7 @@ class _ToolCallParts:
 class _ChoiceParts:
     __slots__ = (
         "content",
+        "details",
         "finish",
         "function",
         "reasoning",
@@ -106,6 +114,7 @@ class _ChoiceParts:
         self.role: Role | None = None
         self.content: list[str] = []
         self.reasoning: list[str] = []
+        self.details: list[ReasoningDetail] = []
         self.refusal: list[str] = []
         self.tools: dict[int, _ToolCallParts] = {}
         self.function: _ToolCallParts | None = None
@@ -120,6 +129,8 @@ class _ChoiceParts:
             self.reasoning.append(delta.reasoning_content)
         if delta.refusal:
             self.refusal.append(delta.refusal)
+        if delta.reasoning_details:
+            self.details.extend(delta.reasoning_details)
         if delta.tool_calls:
             for tc in delta.tool_calls:
                 parts = self.tools.get(tc.index)
@@ -154,6 +165,7 @@ class _ChoiceParts:
             function_call=function_call,
             refusal="".join(self.refusal) if self.refusal else None,
             reasoning_content="".join(self.reasoning) if self.reasoning else None,
+            reasoning_details=self.details or None,
         )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ._config import ConnectionOptions
 from ._errors import ConfigurationError
-from ._registry import Provider, ProviderConfig
+from ._registry import Provider, ProviderConfig, lookup_provider, split_model_ref
 from ._types import ChatCompletionRequest, ClientState, Message, Role
 
 if TYPE_CHECKING:
@@ -25,22 +25,33 @@ if TYPE_CHECKING:
     from ._streaming import ChatCompletionStream, StreamWithCancel
     from ._types import ChatCompletionResponse, ModelInfo, PoolStatistics
 
-__all__ = ["AiClient", "ClientState"]
+__all__ = ["AiClient", "ClientState", "provider_config"]
 
 #: Items in flight per batch when ``concurrency`` is None.
 DEFAULT_BATCH_CONCURRENCY = 16
 
 
-def _provider_config(provider: Provider | ProviderConfig | str) -> ProviderConfig:
+def provider_config(provider: Provider | ProviderConfig | str) -> ProviderConfig:
+    """The row for ``provider``: a member, a config, a name or alias, or a
+    ``"provider/model"`` string, whose model then serves ``model="auto"``.
+
+    Raises:
+        ConfigurationError: unknown provider name, or not a provider at all.
+    """
     if isinstance(provider, ProviderConfig):
         return provider
     if isinstance(provider, Provider):
         return provider.config
     if isinstance(provider, str):
-        return Provider.from_name(provider).config
+        ref = split_model_ref(provider)
+        if ref is not None:
+            config, model = ref
+            # The model named here wins over <PROVIDER>_MODEL.
+            return config.replace(default_model=model, model_env=None)
+        return lookup_provider(provider)
     raise ConfigurationError(
-        f"provider must be a Provider, a ProviderConfig or a provider name, got "
-        f"{type(provider).__name__}"
+        f"provider must be a Provider, a ProviderConfig, a provider name or a "
+        f"'provider/model' string, got {type(provider).__name__}"
     )
 
 
@@ -65,7 +76,9 @@ class AiClient:
 
     Args:
         provider: a :class:`Provider`, a :class:`ProviderConfig` from
-            ``Provider.custom(...)``, or a provider name.
+            ``Provider.custom(...)``, a provider name or alias (``"google"``),
+            or a ``"provider/model"`` string (``"anthropic/claude-sonnet-4-5"``),
+            whose model then answers ``model="auto"``.
         options: connection options; see :class:`ConnectionOptions`.
 
     Raises:
@@ -84,7 +97,7 @@ class AiClient:
         from ._engine import Engine
 
         self._engine: Engine = Engine(
-            _provider_config(provider), options or ConnectionOptions()
+            provider_config(provider), options or ConnectionOptions()
         )
 
     @classmethod

@@ -334,13 +334,34 @@ def resolve(
         ConfigurationError: an option or environment value is invalid.
     """
     env = os.environ if env is None else env
-    base_url = (
-        options.base_url
-        or (env.get(provider.base_url_env) if provider.base_url_env else None)
-        or provider.base_url
+    base_url = options.base_url or (
+        env.get(provider.base_url_env) if provider.base_url_env else None
     )
+    if not base_url:
+        for name in provider.endpoint_env:
+            endpoint = env.get(name)
+            if endpoint:
+                check_base_url(endpoint)
+                base_url = endpoint.rstrip("/") + provider.endpoint_path
+                break
+    base_url = base_url or provider.base_url
+    if not base_url:
+        names = [*provider.endpoint_env, *filter(None, [provider.base_url_env])]
+        raise ConfigurationError(
+            f"provider {provider.id!r} has no fixed API root: set "
+            f"{' or '.join(names) or 'its base URL'} "
+            "(e.g. AZURE_OPENAI_ENDPOINT=https://<resource>.openai.azure.com), or "
+            "pass ConnectionOptions(base_url=...)",
+            provider=provider.id,
+        )
     check_base_url(base_url)
     base_url = base_url.rstrip("/")
+    if provider.api_version_env:
+        for name in provider.api_version_env:
+            version = env.get(name)
+            if version:
+                provider = provider.replace(api_version=version.strip())
+                break
 
     api_key = reveal(options.api_key) or reveal(provider.api_key)
     if api_key is None:
@@ -350,7 +371,7 @@ def resolve(
                 api_key = value
                 break
     auth: tuple[tuple[bytes, bytes], ...] = ()
-    if provider.auth is not AuthStyle.NONE:
+    if provider.auth is not AuthStyle.NONE and (api_key or not provider.key_optional):
         if not api_key:
             where = " or ".join(provider.key_env) or "an api_key"
             raise MissingApiKeyError(

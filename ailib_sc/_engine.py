@@ -47,10 +47,11 @@ from ._errors import (
     parse_duration,
     scrub,
 )
+from ._registry import provider_names
 from ._retry import retrying
 from ._sse import NDJSONEvents, SSEDecoder
 from ._types import CallStats, ClientState
-from ._validate import validate_request
+from ._validate import check_capabilities, validate_request
 from ._wire import load_codec
 
 if TYPE_CHECKING:
@@ -133,6 +134,9 @@ class Engine:
         self._headers = [*settings.headers, *settings.auth_headers]
         self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count(1)
+        self._own_prefixes = tuple(
+            f"{name}/" for name in provider_names(settings.provider.id)
+        )
         self._request_id_names = frozenset(
             n.lower().encode("latin-1") for n in settings.provider.request_id_headers
         )
@@ -223,9 +227,14 @@ class Engine:
         Raises:
             ConfigurationError: ``"auto"`` with neither set.
         """
-        if model != "auto":
-            return model
         config = self.provider
+        if model != "auto":
+            # "anthropic/claude-..." on an Anthropic client: the provider part
+            # goes. A model id whose first segment names another provider
+            # ("anthropic/claude-..." on OpenRouter) is that provider's id.
+            if model.startswith(self._own_prefixes):
+                return model.partition("/")[2] or model
+            return model
         chosen = (os.environ.get(config.model_env) if config.model_env else None) or (
             config.default_model
         )
@@ -275,6 +284,9 @@ class Engine:
         """
         self.check_open()
         validate_request(request)
+        caps = self.provider.capabilities
+        if not (caps.vision and caps.audio and caps.tools):
+            check_capabilities(request, self.provider.id, caps)
         model = self.resolve_model(request.model)
         wire = self.codec.chat_request(request, model=model, stream=stream)
         return self._call(wire, extra_headers)

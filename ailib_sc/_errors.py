@@ -21,7 +21,8 @@
     │   └── ResponseTooLargeError     body over ``max_response_bytes``
     └── ApiError                      the provider answered with an error status
         ├── BadRequestError           400
-        │   └── ContextLengthError    413, or the prompt exceeds the context window
+        │   ├── ContextLengthError    413, or the prompt exceeds the context window
+        │   └── ContentFilterError    the provider's content filter refused the prompt
         ├── AuthenticationError       401
         ├── PermissionDeniedError     403
         ├── NotFoundError             404
@@ -62,6 +63,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "ConnectTimeoutError",
+    "ContentFilterError",
     "ContextLengthError",
     "IncompleteStreamError",
     "InvalidRequestError",
@@ -267,6 +269,12 @@ class BadRequestError(ApiError):
     """400: the provider rejected the request."""
 
 
+class ContentFilterError(BadRequestError):
+    """The provider's content filter refused the request (Azure's
+    ``content_filter`` / ``ResponsibleAIPolicyViolation``). Not retryable:
+    the same prompt is refused again."""
+
+
 class ContextLengthError(BadRequestError):
     """The prompt plus ``max_tokens`` exceeds the model's context window (or 413)."""
 
@@ -333,6 +341,8 @@ _CODE_CLASSES: dict[str, type[ApiError]] = {
     "rate_limit_exceeded": RateLimitError,
     "overloaded_error": OverloadedError,
     "invalid_api_key": AuthenticationError,
+    "content_filter": ContentFilterError,
+    "ResponsibleAIPolicyViolation": ContentFilterError,
 }
 
 _STATUS_CLASSES: dict[int, type[ApiError]] = {

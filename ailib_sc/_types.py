@@ -28,6 +28,7 @@ __all__ = [
     "ModelInfo",
     "PoolStatistics",
     "PromptTokensDetails",
+    "ReasoningDetail",
     "ResponseFormat",
     "Role",
     "Tool",
@@ -142,6 +143,41 @@ class ResponseFormat(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class ReasoningDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Reasoning state a provider needs back, unchanged, on the next turn.
+
+    Anthropic's thinking blocks carry a ``signature`` (and redacted blocks an
+    opaque ``data``); Gemini attaches a ``thoughtSignature`` to the part that
+    follows its thinking, often a function call. Replaying an assistant
+    message with its ``reasoning_details`` sends them back where they came
+    from, which tool use with thinking requires. The shape is OpenRouter's
+    ``reasoning_details``, which it also returns over the OpenAI format.
+
+    Attributes:
+        type: ``"reasoning.text"`` (thinking text with its signature),
+            ``"reasoning.encrypted"`` (opaque ``data``: Anthropic's
+            ``redacted_thinking``, Gemini's ``thoughtSignature``) or
+            ``"reasoning.summary"``.
+        text: the thinking text (``reasoning.text``).
+        signature: the provider's signature over ``text``.
+        data: opaque encrypted reasoning (``reasoning.encrypted``).
+        format: whose format this is: ``"anthropic-claude-v1"``,
+            ``"google-gemini-v1"`` or what the provider said; a detail is only
+            sent back to a provider of the same format.
+        index: the detail's position among the message's reasoning blocks.
+        id: for a Gemini signature on a function call, that call's
+            :attr:`ToolCall.id`; None for one on text.
+    """
+
+    type: str
+    text: str | None = None
+    signature: str | None = None
+    data: str | None = None
+    format: str | None = None
+    index: int = 0
+    id: str | None = None
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One chat message, in requests and in responses.
 
@@ -160,7 +196,11 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         tool_calls: tool calls made by the assistant.
         tool_call_id: on a ``Role.TOOL`` message, the call this answers.
         refusal: the model's refusal text, when it refused (responses only).
-        reasoning_content: reasoning text some providers return (DeepSeek, Qwen...).
+        reasoning_content: reasoning text some providers return (DeepSeek, Qwen,
+            Anthropic's thinking, Gemini's thought parts).
+        reasoning_details: signed or encrypted reasoning to send back on the
+            next turn (:class:`ReasoningDetail`); keep the assistant message
+            as it came to replay it.
     """
 
     role: Role
@@ -171,6 +211,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     tool_call_id: str | None = None
     refusal: str | None = None
     reasoning_content: str | None = None
+    reasoning_details: list[ReasoningDetail] | None = None
 
     @classmethod
     def system(cls, content: MessageContent, *, name: str | None = None) -> "Message":
@@ -314,12 +355,18 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Choice(msgspec.Struct, frozen=True, kw_only=True):
-    """One generated alternative: its index, message and why it stopped."""
+    """One generated alternative: its index, message and why it stopped.
+
+    ``content_filter_results`` is Azure OpenAI's verdict on this output, per
+    category (``{"hate": {"filtered": false, "severity": "safe"}, ...}``); a
+    ``finish_reason`` of ``"content_filter"`` means the filter cut it.
+    """
 
     message: Message
     index: int = 0
     finish_reason: str | None = None
     logprobs: dict[str, Any] | None = None
+    content_filter_results: dict[str, Any] | None = None
 
 
 class CallStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -362,7 +409,8 @@ class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
     """A chat completion. ``first_text()`` gives the first choice's text.
 
     ``stats`` (:class:`CallStats`) is filled in by the client; it is None on a
-    response you decode or build yourself.
+    response you decode or build yourself. ``prompt_filter_results`` is Azure
+    OpenAI's content-filter verdict on the prompt, one entry per prompt.
     """
 
     choices: list[Choice]
@@ -373,6 +421,7 @@ class ChatCompletionResponse(msgspec.Struct, frozen=True, kw_only=True):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    prompt_filter_results: list[dict[str, Any]] | None = None
     stats: CallStats | None = None
 
     def first_text(self) -> str:
@@ -440,6 +489,7 @@ for _cls in (
     ToolChoiceFunction,
     ToolChoice,
     ResponseFormat,
+    ReasoningDetail,
     Message,
     ChatCompletionRequest,
     PromptTokensDetails,

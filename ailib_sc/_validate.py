@@ -8,7 +8,7 @@ this is where ``temperature="hot"`` or an unknown role is caught. Only plain
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._content import Content
 from ._errors import InvalidRequestError
@@ -21,7 +21,10 @@ from ._types import (
     ToolChoice,
 )
 
-__all__ = ["validate_request"]
+if TYPE_CHECKING:
+    from ._registry import Capabilities
+
+__all__ = ["check_capabilities", "validate_request"]
 
 _ROLES = frozenset(r.value for r in Role)
 _PARTS = (Content.Text, Content.Image, Content.Audio)
@@ -173,4 +176,44 @@ def validate_request(req: ChatCompletionRequest) -> None:
                 "extra",
                 f"keys {clash} repeat typed fields; set them directly "
                 "on the request instead",
+            )
+
+
+def check_capabilities(
+    req: ChatCompletionRequest, provider: str, caps: Capabilities
+) -> None:
+    """Refuse what ``provider`` cannot take (its registry :class:`Capabilities`):
+    image or audio parts, tools. Call it only when a capability is False.
+
+    Raises:
+        InvalidRequestError: naming the provider, the field and the way out.
+    """
+    if not caps.tools and (
+        req.tools or req.functions or req.tool_choice not in (None, "none")
+    ):
+        field = (
+            "tools" if req.tools else "functions" if req.functions else "tool_choice"
+        )
+        raise InvalidRequestError(
+            f"ChatCompletionRequest.{field}: provider {provider!r} does not take "
+            "tools; drop them, or use a provider with tool calling"
+        )
+    if caps.vision and caps.audio:
+        return
+    for i, m in enumerate(req.messages):
+        parts = m.content
+        if parts is None or isinstance(parts, str):
+            continue
+        for j, part in enumerate(parts if isinstance(parts, list) else [parts]):
+            if isinstance(part, Content.Image) and not caps.vision:
+                what = "image input"
+            elif isinstance(part, Content.Audio) and not caps.audio:
+                what = "audio input"
+            else:
+                continue
+            raise InvalidRequestError(
+                f"ChatCompletionRequest.messages[{i}].content[{j}]: provider "
+                f"{provider!r} does not take {what}; send text, or use a "
+                "provider that does (if it has gained it, override the row: "
+                "config.replace(capabilities=Capabilities(...)))"
             )

@@ -43,11 +43,21 @@ _encoder = msgspec.json.Encoder()
 # ---------------------------------------------------------------- error statuses
 
 
+class _InnerError(msgspec.Struct, frozen=True):
+    # Azure: the spec says inner_error + content_filter_results; the service
+    # sends innererror + content_filter_result (specs/azure-openai/WIRE-NOTES.md).
+    code: str | None = None
+    content_filter_result: dict[str, Any] | None = None
+    content_filter_results: dict[str, Any] | None = None
+
+
 class _ErrorDetail(msgspec.Struct, frozen=True):
     message: str | None = None
     type: str | None = None
     param: str | None = None
     code: str | int | None = None
+    innererror: _InnerError | None = None
+    inner_error: _InnerError | None = None
 
 
 class _ErrorBody(msgspec.Struct, frozen=True):
@@ -75,6 +85,14 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
         if isinstance(err, _ErrorDetail):
             message, type_, param = err.message, err.type, err.param
             code = None if err.code is None else str(err.code)
+            inner = err.innererror or err.inner_error
+            if inner is not None and inner.code:
+                code = code or inner.code  # ResponsibleAIPolicyViolation
+                fired = _filtered(
+                    inner.content_filter_result or inner.content_filter_results
+                )
+                if fired and message:
+                    message = f"{message} (filtered: {fired})"
         elif isinstance(err, str):
             message = err
         if message is None:
@@ -96,6 +114,21 @@ def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiErr
         request_id=headers.get("x-request-id") or headers.get("request-id"),
         retry_after=parse_retry_after(headers),
     )
+
+
+def _filtered(results: dict[str, Any] | None) -> str:
+    """The categories an Azure content filter result flagged: ``"hate (high),
+    jailbreak"``."""
+    if not results:
+        return ""
+    fired = []
+    for name, verdict in results.items():
+        if isinstance(verdict, dict) and (
+            verdict.get("filtered") is True or verdict.get("detected") is True
+        ):
+            severity = verdict.get("severity")
+            fired.append(f"{name} ({severity})" if isinstance(severity, str) else name)
+    return ", ".join(fired)
 
 
 # ---------------------------------------------------------------- errors in 2xx bodies

@@ -106,7 +106,11 @@ def _wire_part(part: Any, where: str) -> Any:
     return _AudioPart(_InputAudio(data, fmt))
 
 
-def _wire_message(i: int, m: Message) -> Message:
+def _wire_message(i: int, m: Message, keep_details: bool = False) -> Message:
+    if m.reasoning_details is not None and not keep_details:
+        # Signed reasoning from another family, or OpenRouter's: only a
+        # provider that takes it back (quirk "reasoning_details") gets it.
+        m = msgspec.structs.replace(m, reasoning_details=None)
     c = m.content
     if c is None or isinstance(c, str):
         return m
@@ -126,7 +130,11 @@ _STREAM_TAIL = b',"stream":true,"stream_options":{"include_usage":true}}'
 
 
 def encode_request(
-    req: ChatCompletionRequest, *, model: str, stream: bool = False
+    req: ChatCompletionRequest,
+    *,
+    model: str,
+    stream: bool = False,
+    quirks: frozenset[str] = frozenset(),
 ) -> bytes:
     """Encode ``req`` as an OpenAI chat completion body.
 
@@ -134,17 +142,28 @@ def encode_request(
         req: a validated request.
         model: the model id to send (``"auto"`` already resolved by the caller).
         stream: add ``"stream": true`` and ask for the final usage chunk.
+        quirks: the provider row's quirks: ``"max_tokens_only"`` sends
+            ``max_completion_tokens`` as ``max_tokens``; ``"reasoning_details"``
+            keeps ``reasoning_details`` on replayed assistant messages (other
+            providers never see them).
 
     Raises:
         InvalidRequestError: content this family can't carry (e.g. audio by URL),
             or a value JSON cannot hold (in ``extra``, tool parameters, ...).
     """
     messages = req.messages
-    wire = [_wire_message(i, m) for i, m in enumerate(messages)]
+    keep = "reasoning_details" in quirks
+    wire = [_wire_message(i, m, keep) for i, m in enumerate(messages)]
     extra = req.extra
     changed = any(w is not m for w, m in zip(wire, messages, strict=True))
     if changed or extra is not None or model != req.model:
         req = msgspec.structs.replace(req, messages=wire, extra=None, model=model)
+    if quirks and "max_tokens_only" in quirks and req.max_completion_tokens is not None:
+        req = msgspec.structs.replace(
+            req,
+            max_tokens=req.max_tokens or req.max_completion_tokens,
+            max_completion_tokens=None,
+        )
     try:
         body = _encoder.encode(req)
     except (TypeError, msgspec.EncodeError) as exc:
@@ -374,23 +393,44 @@ _JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 class OpenAIChatCodec:
     """The :class:`~ailib_sc._wire.Codec` of the ``openai_chat`` family for one
-    provider row (its chat and models paths)."""
+    provider row: its chat and models paths (``{model}`` in the chat path takes
+    the model id, as Azure's deployment URLs do), its ``api-version`` and its
+    quirks."""
 
     family: str = "openai_chat"
     framing: Framing = "sse"
 
-    __slots__ = ("_chat_path", "_models_path")
+    __slots__ = ("_chat_path", "_models_path", "_query", "_quirks")
 
-    def __init__(self, chat_path: str, models_path: str | None) -> None:
+    def __init__(
+        self,
+        chat_path: str,
+        models_path: str | None,
+        *,
+        api_version: str | None = None,
+        quirks: frozenset[str] = frozenset(),
+    ) -> None:
         self._chat_path = chat_path
         self._models_path = models_path
+        self._query = (
+            f"api-version={quote(api_version, safe='')}" if api_version else ""
+        )
+        self._quirks = quirks
+
+    def _with_query(self, path: str) -> str:
+        if not self._query:
+            return path
+        return f"{path}{'&' if '?' in path else '?'}{self._query}"
 
     def chat_request(
         self, request: ChatCompletionRequest, *, model: str, stream: bool
     ) -> WireRequest:
         """``POST {chat_path}`` with the encoded body (see :func:`encode_request`)."""
-        body = encode_request(request, model=model, stream=stream)
-        return WireRequest(b"POST", self._chat_path, body, _JSON_HEADERS)
+        body = encode_request(request, model=model, stream=stream, quirks=self._quirks)
+        path = self._chat_path
+        if "{model}" in path:
+            path = path.replace("{model}", quote(model, safe=""))
+        return WireRequest(b"POST", self._with_query(path), body, _JSON_HEADERS)
 
     def models_request(self, cursor: str | None) -> WireRequest | None:
         """``GET {models_path}``, with ``?after=<cursor>`` for later pages."""
@@ -400,7 +440,7 @@ class OpenAIChatCodec:
         if cursor is not None:
             sep = "&" if "?" in path else "?"
             path = f"{path}{sep}after={quote(cursor, safe='')}"
-        return WireRequest(b"GET", path)
+        return WireRequest(b"GET", self._with_query(path))
 
     def decode_response(self, body: bytes) -> ChatCompletionResponse:
         """See :func:`decode_response`."""
@@ -423,4 +463,9 @@ class OpenAIChatCodec:
 
 def make_codec(provider: ProviderConfig) -> OpenAIChatCodec:
     """The codec for an OpenAI-compatible provider row."""
-    return OpenAIChatCodec(provider.chat_path, provider.models_path)
+    return OpenAIChatCodec(
+        provider.chat_path,
+        provider.models_path,
+        api_version=provider.api_version,
+        quirks=provider.quirks,
+    )
