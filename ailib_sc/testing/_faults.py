@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Final
 import anyio
 from anyio.streams.tls import TLSStream
 
-from ailib_sc.testing._replies import error_body
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -41,6 +39,7 @@ __all__ = [
     "RateLimiter",
     "linger_close",
     "openai_duration",
+    "openai_rate_limit_message",
 ]
 
 #: How long a connection the server is closing waits for the client to hang up.
@@ -52,6 +51,13 @@ _RATE_LIMIT_MESSAGE: Final = (
     "per min (RPM): Limit {limit}, Used {limit}, Requested 1. Please try again in "
     "{retry}. Visit https://platform.openai.com/account/rate-limits to learn more."
 )
+
+
+def openai_rate_limit_message(model: str, rpm: int, retry_ms: int) -> str:
+    """OpenAI's 429 message for `model` at `rpm`, retry after `retry_ms`."""
+    return _RATE_LIMIT_MESSAGE.format(
+        model=model, limit=rpm, retry=openai_duration(retry_ms)
+    )
 
 
 def openai_duration(milliseconds: int) -> str:
@@ -139,17 +145,13 @@ class RateLimiter:
             "x-ratelimit-reset-requests": openai_duration(state.reset_ms),
         }
 
-    def rejection(
-        self, state: RateLimitState, model: str
-    ) -> tuple[dict[str, str], bytes]:
-        """Headers and body of the 429 for a request `state` refused."""
+    def rejection_headers(self, state: RateLimitState) -> dict[str, str]:
+        """Headers of the 429 for a request `state` refused (the family of the
+        request renders the body: `Family.rate_limit_body`)."""
         headers = self.headers(state)
         headers["retry-after"] = str(-(-state.retry_ms // 1000))
         headers["retry-after-ms"] = str(state.retry_ms)
-        message = _RATE_LIMIT_MESSAGE.format(
-            model=model, limit=self.rpm, retry=openai_duration(state.retry_ms)
-        )
-        return headers, error_body(message, "requests", code="rate_limit_exceeded")
+        return headers
 
     def _tokens(self, key: str, now: float) -> float:
         bucket = self._buckets.get(key)

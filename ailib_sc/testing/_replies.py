@@ -35,6 +35,8 @@ __all__ = [
     "ChatStreamRequest",
     "Reply",
     "Router",
+    "common_headers",
+    "default_error_body",
     "echo_text",
     "model_of",
 ]
@@ -169,14 +171,16 @@ class Reply:
 class ChatStreamRequest:
     """What a valid ``"stream": true`` chat completion request asks for.
 
-    `echo` is the reply text derived from the request (`echo_text`) when the
-    server echoes, else None.
+    `echo` is the reply text derived from the request (`echo_text`, or the
+    family's equivalent) when the server echoes, else None.
     """
 
     model: str
     n: int
     include_usage: bool
     echo: str | None = None
+    #: Anything else a family's stream renderer needs from the request.
+    extra: object = None
 
 
 def encode_json(obj: object) -> bytes:
@@ -210,15 +214,24 @@ def default_error_body(status: int, request_body: bytes) -> bytes:
     return error_body(message, type_, code=code)
 
 
-def response_headers(
-    extra: dict[str, str] | None, processing_ms: int
-) -> tuple[tuple[bytes, bytes], ...]:
-    """Return the headers every reply carries, overridden and extended by `extra`."""
-    common = (
+def common_headers(processing_ms: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every OpenAI reply carries, with a fresh request id."""
+    return (
         *_COMMON_HEADERS,
         (b"openai-processing-ms", str(processing_ms).encode()),
         (b"x-request-id", b"req_" + secrets.token_hex(16).encode()),
     )
+
+
+def response_headers(
+    extra: dict[str, str] | None,
+    processing_ms: int,
+    common: tuple[tuple[bytes, bytes], ...] | None = None,
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Return the headers every reply carries (``common``, else OpenAI's),
+    overridden and extended by `extra`."""
+    if common is None:
+        common = common_headers(processing_ms)
     if not extra:
         return common
     merged = dict(common)

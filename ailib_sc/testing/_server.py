@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Final, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, cast
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -38,6 +38,14 @@ if TYPE_CHECKING:
 __all__ = ["FakeProviderServer"]
 
 _ALPN_PROTOCOLS: Final = frozenset({"h2", "http/1.1"})
+# Where each wire family's routes live on the server (see `_family`).
+_FAMILY_PATHS: Final = {
+    "openai_chat": "/v1",
+    "anthropic": "/anthropic/v1",
+    "gemini": "/gemini/v1beta",
+    "cohere": "/cohere",
+    "ollama": "/ollama",
+}
 
 
 class FakeProviderServer(Scripting):
@@ -63,9 +71,11 @@ class FakeProviderServer(Scripting):
             forces HTTP/1.1.
         http2_cleartext: Accept HTTP/2 by prior knowledge on a cleartext port; if
             False such connections are closed unanswered.
-        api_key: If set, every request must carry ``Authorization: Bearer
-            <api_key>`` or gets a 401 ``invalid_api_key`` error (which never
-            contains the key).
+        api_key: If set, every request must carry it the way its wire family
+            sends keys (``Authorization: Bearer <api_key>`` for OpenAI, Cohere
+            and Ollama, ``x-api-key`` for Anthropic, ``x-goog-api-key`` for
+            Gemini, ``api-key`` for Azure) or gets the family's 401 error
+            (which never contains the key).
         reply_text: The assistant message of every chat completion.
         echo: Reply to every chat completion with text derived from its
             request, so that a test can tie each response to its request:
@@ -208,7 +218,9 @@ class FakeProviderServer(Scripting):
             router=Router(reply_text=reply_text, models=catalog, echo=echo),
             recorder=self._recorder,
             reply_text=reply_text,
-            authorization=None if api_key is None else f"Bearer {api_key}",
+            echo=echo,
+            models=catalog,
+            api_key=api_key,
             http2_cleartext=http2_cleartext,
             max_concurrent_streams=max_concurrent_streams,
             stream_chunks=stream_chunks,
@@ -313,6 +325,34 @@ class FakeProviderServer(Scripting):
             return f"https://localhost:{self.port}/v1"
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}/v1"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port`` of the server; every family's root is below it."""
+        return self.base_url.removesuffix("/v1")
+
+    def config_for(self, provider: Any) -> Any:
+        """``provider``'s registry row (a ``Provider`` member or a
+        ``ProviderConfig``), pointed at this server's root for its wire family:
+        OpenAI-compatible rows at ``/v1``, Azure's at ``/azure/openai/v1`` (or
+        ``/azure/openai`` for deployment URLs), Anthropic at ``/anthropic/v1``,
+        Gemini at ``/gemini/v1beta``, Cohere at ``/cohere`` and Ollama at
+        ``/ollama``. Environment overrides of the base URL are switched off;
+        the key still comes from the options or the environment.
+
+        (Typed loosely: the testing package never imports the library, so that
+        a bug in the library cannot hide behind a server that shares it.)
+        """
+        config = getattr(provider, "config", provider)
+        if config.id == "azure":
+            path = "/azure/openai/v1"
+        elif config.id == "azure-deployments":
+            path = "/azure/openai"
+        else:
+            path = _FAMILY_PATHS.get(config.family, "/v1")
+        return config.replace(
+            base_url=self.origin + path, base_url_env=None, endpoint_env=()
+        )
 
     @property
     def ca_file(self) -> str | None:

@@ -18,31 +18,35 @@ are the protocol handlers' business; this module only passes their settings on.
 from __future__ import annotations
 
 import errno
-import hmac
 import time
 from typing import TYPE_CHECKING, Final
 
 import anyio
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from ailib_sc.testing._family import (
+    OpenAIFamily,
+    RouteContext,
+    family_for,
+    load_families,
+)
 from ailib_sc.testing._h1 import serve_http1
 from ailib_sc.testing._h2 import serve_http2
 from ailib_sc.testing._replies import (
-    INVALID_API_KEY_MESSAGE,
     ChatStreamRequest,
     Reply,
-    default_error_body,
-    error_body,
     model_of,
     response_headers,
 )
-from ailib_sc.testing._stream import STREAM_HEADERS, EventStream, StreamSpec
+from ailib_sc.testing._stream import EventStream, StreamSpec
 
 if TYPE_CHECKING:
     from anyio.abc import ByteStream, SocketListener, SocketStream, TaskGroup
 
     from ailib_sc.testing._certs import TestCertificates
+    from ailib_sc.testing._family import Family
     from ailib_sc.testing._faults import Failures, RateLimiter
+    from ailib_sc.testing._models import ModelCatalog
     from ailib_sc.testing._recording import RecordedRequest, Recorder
     from ailib_sc.testing._replies import Router
 
@@ -64,17 +68,17 @@ class Service:
     """
 
     __slots__ = (
-        "_authorization",
+        "_api_key",
         "_close_after",
+        "_ctx",
         "_failures",
+        "_families",
         "_goaway_after",
         "_http2_cleartext",
         "_idle_close",
         "_limiter",
         "_max_concurrent_streams",
         "_recorder",
-        "_reply_text",
-        "_router",
         "_stream_chunks",
         "_stream_delay",
         "_stream_first_delay",
@@ -87,7 +91,9 @@ class Service:
         router: Router,
         recorder: Recorder,
         reply_text: str,
-        authorization: str | None,
+        echo: bool,
+        models: ModelCatalog,
+        api_key: str | None,
         http2_cleartext: bool,
         max_concurrent_streams: int,
         stream_chunks: int | None,
@@ -99,10 +105,10 @@ class Service:
         limiter: RateLimiter | None = None,
         failures: Failures | None = None,
     ) -> None:
-        self._router = router
+        self._families = load_families(OpenAIFamily(router))
+        self._ctx = RouteContext(reply_text=reply_text, echo=echo, models=models)
         self._recorder = recorder
-        self._reply_text = reply_text
-        self._authorization = authorization
+        self._api_key = api_key
         self._http2_cleartext = http2_cleartext
         self._max_concurrent_streams = max_concurrent_streams
         self._stream_chunks = stream_chunks
@@ -188,38 +194,46 @@ class Service:
         started = time.perf_counter()
         extra: dict[str, str] | None = None
         body: bytes | tuple[bytes, ...] | ChatStreamRequest
+        family, path = family_for(self._families, request.path)
         limiter = self._limiter
-        if self._authorization is not None and not _authorised(
-            request, self._authorization
-        ):
+        api_key = self._api_key
+        if api_key is not None and not family.authorised(request, api_key):
             status = 401
-            body = error_body(
-                INVALID_API_KEY_MESSAGE, "invalid_request_error", code="invalid_api_key"
-            )
+            body = family.error_body(401, request.body)
             if limiter is not None:  # report the key's bucket, take no token
-                extra = limiter.headers(limiter.peek(_rate_key(request)))
+                extra = limiter.headers(limiter.peek(family.rate_key(request)))
         elif (
             limiter is not None
-            and not (state := limiter.take(_rate_key(request))).allowed
+            and not (state := limiter.take(family.rate_key(request))).allowed
         ):
             status = 429
-            extra, body = limiter.rejection(state, model_of(request.body))
+            extra = limiter.rejection_headers(state)
+            body = family.rate_limit_body(
+                model_of(request.body), limiter.rpm, state.retry_ms
+            )
         else:
             if limiter is not None:  # `state` holds the token this request took
                 extra = limiter.headers(state)
             self._recorder.count_processed(request)
-            status, body, extra = await self._reply_to(request, extra)
-        if isinstance(body, ChatStreamRequest):
-            extra = STREAM_HEADERS if not extra else {**STREAM_HEADERS, **extra}
-            elapsed_ms = int((time.perf_counter() - started) * 1000)
-            return Reply(
-                status, response_headers(extra, elapsed_ms), self._plan(request, body)
-            )
+            status, body, extra = await self._reply_to(request, family, path, extra)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
-        return Reply(status, response_headers(extra, elapsed_ms), body)
+        common = family.common_headers(elapsed_ms)
+        if isinstance(body, ChatStreamRequest):
+            stream_headers = family.stream_headers
+            extra = stream_headers if not extra else {**stream_headers, **extra}
+            return Reply(
+                status,
+                response_headers(extra, elapsed_ms, common),
+                self._plan(request, family, body),
+            )
+        return Reply(status, response_headers(extra, elapsed_ms, common), body)
 
     async def _reply_to(
-        self, request: RecordedRequest, extra: dict[str, str] | None
+        self,
+        request: RecordedRequest,
+        family: Family,
+        path: str,
+        extra: dict[str, str] | None,
     ) -> tuple[
         int, bytes | tuple[bytes, ...] | ChatStreamRequest, dict[str, str] | None
     ]:
@@ -227,13 +241,11 @@ class Service:
         body: bytes | tuple[bytes, ...] | ChatStreamRequest
         script = self._recorder.take_script(request.path)
         if script is None:
-            status, body = self._router.route(
-                request.method, request.path, request.body
-            )
+            status, body = family.route(request.method, path, request.body, self._ctx)
             failures = self._failures
             if status < 400 and failures is not None and failures.fails():
                 status = failures.status
-                body = default_error_body(status, request.body)
+                body = family.error_body(status, request.body)
             return status, body, extra
         if script.delay:
             await anyio.sleep(script.delay)
@@ -245,38 +257,29 @@ class Service:
         if script.body is not None:
             body = script.body
         elif status >= 400:
-            body = default_error_body(status, request.body)
+            body = family.error_body(status, request.body)
         else:
-            body = self._router.route(request.method, request.path, request.body)[1]
+            body = family.route(request.method, path, request.body, self._ctx)[1]
         return status, body, extra
 
-    def _plan(self, request: RecordedRequest, wanted: ChatStreamRequest) -> EventStream:
+    def _plan(
+        self, request: RecordedRequest, family: Family, wanted: ChatStreamRequest
+    ) -> EventStream:
         recorder = self._recorder
         return EventStream.plan(
             wanted,
             recorder.take_stream_spec() or _NO_SCRIPT,
             request_index=recorder.index_of(request),
-            reply_text=self._reply_text,
+            reply_text=self._ctx.reply_text,
             default_chunks=self._stream_chunks,
             default_delay=self._stream_delay,
             default_first_delay=self._stream_first_delay,
+            render=None if family.name == "openai" else family.render_stream,
         )
 
 
 def _forever(seconds: float | None) -> float:
     return float("inf") if seconds is None else seconds
-
-
-def _rate_key(request: RecordedRequest) -> str:
-    """The rate limiter's key: the ``Authorization`` value, "" if there is none."""
-    return request.header("authorization") or ""
-
-
-def _authorised(request: RecordedRequest, expected: str) -> bool:
-    given = request.header("authorization")
-    return given is not None and hmac.compare_digest(
-        given.encode("latin-1"), expected.encode()
-    )
 
 
 async def _sniff(stream: SocketStream) -> bytes:

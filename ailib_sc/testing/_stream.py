@@ -34,9 +34,14 @@ from typing import TYPE_CHECKING, Final
 from ailib_sc.testing._replies import CHAT_COMPLETION_EXAMPLE, encode_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import anyio
 
     from ailib_sc.testing._replies import ChatStreamRequest
+
+    #: A family's ``render_stream``: events (faults applied) and the terminal.
+    Renderer = Callable[..., tuple[list[bytes], bytes | None]]
 
 __all__ = [
     "DONE_EVENT",
@@ -167,6 +172,9 @@ class EventStream:
     first_delay: float
     hold_until: anyio.Event | None
     request_index: int
+    #: The family's terminal event (``data: [DONE]``, Anthropic's
+    #: ``message_stop``...), or None when the stream is planned without it.
+    terminal: bytes | None = DONE_EVENT
 
     @property
     def ends_cleanly(self) -> bool:
@@ -174,9 +182,15 @@ class EventStream:
         return self.stop is None or self.stop is Stop.END
 
     def done_sent(self, sent: int) -> bool:
-        """Whether ``data: [DONE]`` is among the first `sent` events."""
-        # [DONE] is only ever the last event; malformed_at may have replaced it.
-        return sent > 0 and self.events[sent - 1] == DONE_EVENT
+        """Whether the terminal event (``data: [DONE]`` for OpenAI) is among
+        the first `sent` events."""
+        # It is only ever the last event; malformed_at may have replaced it.
+        terminal = self.terminal
+        return (
+            terminal is not None
+            and sent == len(self.events)
+            and self.events[-1] == terminal
+        )
 
     @classmethod
     def plan(
@@ -189,20 +203,22 @@ class EventStream:
         default_chunks: int | None,
         default_delay: float,
         default_first_delay: float,
+        render: Renderer | None = None,
     ) -> EventStream:
-        """Render the events `spec` asks for in reply to `request`.
+        """Render the events `spec` asks for in reply to `request`, with
+        `render` (a family's ``render_stream``; OpenAI's by default).
 
         The text is the script's, else the request's echo, else `reply_text`.
         """
         text = spec.text
         if text is None:
             text = reply_text if request.echo is None else request.echo
-        events = render_events(
-            request,
-            spec,
-            text=text,
-            chunks=default_chunks if spec.chunks is None else spec.chunks,
-        )
+        chunks = default_chunks if spec.chunks is None else spec.chunks
+        if render is None:
+            events = render_events(request, spec, text=text, chunks=chunks)
+            terminal: bytes | None = DONE_EVENT if spec.done else None
+        else:
+            events, terminal = render(request, spec, text=text, chunks=chunks)
         stop_after, stop = spec.stop()
         limit = len(events) if stop_after is None else min(stop_after, len(events))
         return cls(
@@ -215,6 +231,7 @@ class EventStream:
             ),
             hold_until=spec.hold_until,
             request_index=request_index,
+            terminal=terminal,
         )
 
 
