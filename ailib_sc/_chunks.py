@@ -222,6 +222,8 @@ class ChunkAssembler:
         if not self.id and chunk.id:
             self.id = chunk.id
             self.created = chunk.created
+        elif not self.created and chunk.created:
+            self.created = chunk.created  # families without ids (Ollama)
         if chunk.model:
             self.model = chunk.model
         if chunk.system_fingerprint:

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ._chunks import ChunkAssembler
-from ._errors import AiLibError, IncompleteStreamError
+from ._errors import (
+    AiLibError,
+    IncompleteStreamError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+)
 from ._retry import retrying
 
 if TYPE_CHECKING:
@@ -252,7 +257,17 @@ class ChatCompletionStream:
             now = time.monotonic()
             decoder = self._decoder
             for ev in events:
-                for chunk in decoder.feed(ev):
+                try:
+                    chunks = decoder.feed(ev)
+                except ResponseDecodeError as err:
+                    if data is not None or isinstance(err, ResponseTooLargeError):
+                        raise
+                    # What the body ended on was cut short (an NDJSON line
+                    # without its end): the stream is incomplete, not malformed.
+                    raise IncompleteStreamError(
+                        f"the stream ended inside its last event ({err.message})"
+                    ) from err
+                for chunk in chunks:
                     self._count(chunk, now)
                     self._pending.append(chunk)
             if framing is not None:

@@ -56,11 +56,13 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class RouteContext:
     """What a family's routes may use: the server's reply text, whether it
-    echoes, and its model catalogue (ids and page size)."""
+    echoes, its model catalogue (ids and page size), and OpenAI's router (for
+    families that are OpenAI's format with additions, such as Azure)."""
 
     reply_text: str
     echo: bool
     models: ModelCatalog
+    router: Router
 
 
 class Family(Protocol):

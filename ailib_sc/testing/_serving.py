@@ -106,7 +106,9 @@ class Service:
         failures: Failures | None = None,
     ) -> None:
         self._families = load_families(OpenAIFamily(router))
-        self._ctx = RouteContext(reply_text=reply_text, echo=echo, models=models)
+        self._ctx = RouteContext(
+            reply_text=reply_text, echo=echo, models=models, router=router
+        )
         self._recorder = recorder
         self._api_key = api_key
         self._http2_cleartext = http2_cleartext
