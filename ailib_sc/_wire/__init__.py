@@ -74,7 +74,13 @@ Framing = Literal["sse", "ndjson"]
 """How a family frames a streamed body: Server-Sent Events or NDJSON lines."""
 
 #: Wire family name -> module under ``ailib_sc._wire`` (imported on first use).
-FAMILIES: dict[str, str] = {"openai_chat": "ailib_sc._wire.openai_chat"}
+FAMILIES: dict[str, str] = {
+    "openai_chat": "ailib_sc._wire.openai_chat",
+    "anthropic": "ailib_sc._wire.anthropic",
+    "gemini": "ailib_sc._wire.gemini",
+    "cohere": "ailib_sc._wire.cohere",
+    "ollama": "ailib_sc._wire.ollama",
+}
 
 
 class WireRequest(NamedTuple):
