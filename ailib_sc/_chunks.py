@@ -7,6 +7,10 @@ reads ``chunk.choices[0].delta.content`` works with any provider.
 
 # No `from __future__ import annotations` here: msgspec resolves Struct
 # annotations in the namespace of `__module__`, which we set to "ailib_sc".
+#
+# The chunk types are gc=False: one is built per streamed event, and they are
+# leaves (nothing they hold refers back to them), so the cycle collector never
+# needs to track them; that saves ~20 ns per chunk and the collector's passes.
 
 import msgspec
 
@@ -32,14 +36,14 @@ __all__ = [
 ]
 
 
-class FunctionCallDelta(msgspec.Struct, frozen=True, kw_only=True):
+class FunctionCallDelta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A fragment of a function call: the name arrives once, arguments in pieces."""
 
     name: str | None = None
     arguments: str | None = None
 
 
-class ToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
+class ToolCallDelta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A fragment of tool call number ``index``; ``id`` and ``type`` come first."""
 
     index: int = 0
@@ -48,7 +52,7 @@ class ToolCallDelta(msgspec.Struct, frozen=True, kw_only=True):
     function: FunctionCallDelta | None = None
 
 
-class Delta(msgspec.Struct, frozen=True, kw_only=True):
+class Delta(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What one chunk adds to a choice's message.
 
     ``reasoning_details`` entries arrive whole (a family's decoder sends one
@@ -68,7 +72,7 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
 _EMPTY_DELTA = Delta()
 
 
-class ChunkChoice(msgspec.Struct, frozen=True, kw_only=True):
+class ChunkChoice(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One choice's part of a chunk; ``finish_reason`` is set on its last chunk."""
 
     delta: Delta = _EMPTY_DELTA
@@ -76,7 +80,7 @@ class ChunkChoice(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: str | None = None
 
 
-class ChatCompletionChunk(msgspec.Struct, frozen=True, kw_only=True):
+class ChatCompletionChunk(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One streamed chunk. The usage-only final chunk has no choices."""
 
     choices: list[ChunkChoice] = msgspec.field(default_factory=list)
