@@ -49,7 +49,7 @@ from ._errors import (
 )
 from ._registry import provider_names
 from ._retry import retrying
-from ._sse import NDJSONEvents, SSEDecoder
+from ._sse import JSONBlockSSEDecoder, NDJSONEvents, SSEDecoder
 from ._types import CallStats, ClientState
 from ._validate import check_capabilities, validate_request
 from ._wire import load_codec
@@ -80,9 +80,11 @@ _MAX_MODEL_PAGES = 1000
 
 
 class Call:
-    """One prepared call: encoded once, sent by each of its attempts."""
+    """One prepared call: encoded once, sent by each of its attempts.
+    ``model`` is the model it asks for (``""`` for a model listing): a
+    response from a family that does not echo it (Cohere) gets it."""
 
-    __slots__ = ("body", "headers", "method", "target")
+    __slots__ = ("body", "headers", "method", "model", "target")
 
     def __init__(
         self,
@@ -90,11 +92,13 @@ class Call:
         target: bytes,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
+        model: str = "",
     ) -> None:
         self.method = method
         self.target = target
         self.headers = headers
         self.body = body
+        self.model = model
 
 
 def _int_or_none(value: bytes) -> int | None:
@@ -289,15 +293,18 @@ class Engine:
             check_capabilities(request, self.provider.id, caps)
         model = self.resolve_model(request.model)
         wire = self.codec.chat_request(request, model=model, stream=stream)
-        return self._call(wire, extra_headers)
+        return self._call(wire, extra_headers, model)
 
-    def _call(self, wire: WireRequest, extra: Mapping[str, str] | None) -> Call:
+    def _call(
+        self, wire: WireRequest, extra: Mapping[str, str] | None, model: str = ""
+    ) -> Call:
         """A codec's request as a call to this client's base URL and headers."""
         return Call(
             wire.method,
             self._target(wire.target),
             self._headers_for(wire.headers, extra),
             wire.body,
+            model,
         )
 
     # ------------------------------------------------------------ exchanges
@@ -313,6 +320,8 @@ class Engine:
         data, stats = await self._exchange(call, n)
         resp = self.codec.decode_response(data)
         msgspec.structs.force_setattr(resp, "stats", stats)
+        if not resp.model:
+            msgspec.structs.force_setattr(resp, "model", call.model)
         return resp
 
     async def _exchange(self, call: Call, n: int) -> tuple[bytes, CallStats]:
@@ -370,8 +379,11 @@ class Engine:
 
     def framer(self) -> SSEDecoder | NDJSONEvents:
         """A fresh stream framer for the codec's framing, capped at ``max_event_bytes``."""
-        if self.codec.framing == "ndjson":
+        framing = self.codec.framing
+        if framing == "ndjson":
             return NDJSONEvents(max_line_bytes=self._max_event)
+        if framing == "sse+json":
+            return JSONBlockSSEDecoder(max_event_bytes=self._max_event)
         return SSEDecoder(max_event_bytes=self._max_event)
 
     # ------------------------------------------------------------ verbs' cores

@@ -311,7 +311,7 @@ _ROWS: dict[str, ProviderConfig] = {
             chat_path="/v2/chat",
             models_path="/v1/models",
             keys=("CO_API_KEY", "COHERE_API_KEY"),
-            request_id_headers=("x-request-id",),
+            request_id_headers=("x-debug-trace-id", "x-request-id"),
         ),
         _row(
             "ollama",

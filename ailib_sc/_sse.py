@@ -54,7 +54,13 @@ import msgspec
 
 from ailib_sc._errors import IncompleteStreamError, ResponseDecodeError
 
-__all__ = ["NDJSONEvents", "NDJSONSplitter", "SSEDecoder", "SSEEvent"]
+__all__ = [
+    "JSONBlockSSEDecoder",
+    "NDJSONEvents",
+    "NDJSONSplitter",
+    "SSEDecoder",
+    "SSEEvent",
+]
 
 _BOM: Final = b"\xef\xbb\xbf"
 _DEFAULT_MAX: Final = 8 * 1024 * 1024
@@ -361,6 +367,101 @@ class SSEDecoder:
         self._event = ""
         self._retry = None
         return []
+
+
+class JSONBlockSSEDecoder(SSEDecoder):
+    """Server-Sent Events as Gemini sends them (framing ``"sse+json"``).
+
+    Two departures from :class:`SSEDecoder`, both what Google's own client
+    (python-genai's brace-balancing stream reader) accepts:
+
+    * A bare JSON document between events, its lines starting with ``{`` or
+      ``[`` where a field would be (Gemini's error after a 200: the body goes
+      on with a pretty-printed ``{"error": {...}}`` that is not on a ``data:``
+      line), is dispatched as one event whose ``data`` is the document, as
+      soon as a line starting with ``}`` or ``]`` completes valid JSON.
+    * At the end of the body, an event whose data lines all ended but whose
+      blank line never came is dispatched rather than refused (captured
+      Gemini streams end so). An unterminated line is still a cut: the codec's
+      ``end()`` checks the family's own terminal signal either way.
+    """
+
+    __slots__ = ("_block",)
+
+    def __init__(self, *, max_event_bytes: int = _DEFAULT_MAX) -> None:
+        super().__init__(max_event_bytes=max_event_bytes)
+        self._block: list[bytes] | None = None  # lines of a bare JSON document
+
+    def _lines(self, lines: list[bytes], raw: bytes, base: int) -> list[SSEEvent]:
+        if self._block is None and not any(
+            line[:1] in (b"{", b"[") for line in lines
+        ):
+            return super()._lines(lines, raw, base)
+        events: list[SSEEvent] = []
+        plain: list[bytes] = []
+        for line in lines:
+            block = self._block
+            if block is None:
+                if line[:1] in (b"{", b"["):
+                    if plain:  # first the lines before it: is an event open?
+                        events += super()._lines(plain, raw, base)
+                        plain = []
+                    if self._parts:  # inside an event: a field, as SSE says
+                        plain.append(line)
+                        continue
+                    self._block = block = []
+                else:
+                    plain.append(line)
+                    continue
+            block.append(line)
+            if sum(map(len, block)) > self._max:
+                self.salvaged = events
+                raise ResponseDecodeError(
+                    f"a bare JSON document in the SSE stream grew past "
+                    f"max_event_bytes={self._max} bytes"
+                )
+            if line[:1] in (b"}", b"]"):
+                document = b"\n".join(block)
+                try:
+                    _json_check.decode(document)
+                except msgspec.DecodeError:
+                    continue  # not closed yet: a nested closing line
+                events.append(SSEEvent(data=document))
+                self._block = None
+        if plain:
+            events += super()._lines(plain, raw, base)
+        return events
+
+    def end(self) -> list[SSEEvent]:
+        """Declare the body finished: dispatch what Gemini leaves pending.
+
+        Returns:
+            The event whose blank line never came, if its lines all ended.
+
+        Raises:
+            IncompleteStreamError: the body ended inside a line, or inside a
+                bare JSON document.
+        """
+        if self._block is not None:
+            self.salvaged = []
+            raise IncompleteStreamError(
+                f"stream ended inside a JSON document at byte offset {self._fed}"
+            )
+        if self._parts and not self._buf:
+            event = SSEEvent(
+                event=self._event or "message",
+                data=b"\n".join(self._parts),
+                id=self._id,
+                retry=self._retry,
+            )
+            self._parts.clear()
+            self._size = 0
+            super().end()
+            return [event]
+        return super().end()
+
+
+_json_check = msgspec.json.Decoder()
 
 
 class NDJSONSplitter:

@@ -142,6 +142,7 @@ class ChatCompletionStream:
         except AiLibError as err:
             engine.tag(err)
             raise
+        self._asm.model = call.model  # until a chunk names it (Cohere never does)
         scope = self._scope = anyio.CancelScope()
         scope.__enter__()
         self._scope_open = True

@@ -728,3 +728,65 @@ def test_ndjson_lines_before_a_fault_in_the_same_piece_are_salvaged() -> None:
     with pytest.raises(ResponseDecodeError):
         tail.feed(b'{"b":2}\n' + b"y" * 20)
     assert tail.salvaged == [SSEEvent(data=b'{"b":2}')]
+
+
+# ---------------------------------------------------------------- Gemini's framing
+
+
+def _json_block_events(raw: bytes, cut: int | None = None) -> list[SSEEvent]:
+    from ailib_sc._sse import JSONBlockSSEDecoder
+
+    decoder = JSONBlockSSEDecoder()
+    pieces = [raw] if cut is None else [raw[:cut], raw[cut:]]
+    out = [e for piece in pieces for e in decoder.feed(piece)]
+    return out + decoder.end()
+
+
+def test_json_block_framing_dispatches_a_bare_document_between_events() -> None:
+    raw = (
+        b'data: {"a": 1}\r\n\r\n'
+        b'{\n  "error": {\n    "code": 499,\n    "details": [\n      {"x": "}"}\n'
+        b"    ]\n  }\n}\n"
+        b'data: {"b": 2}\n\n'
+    )
+    expected = [
+        SSEEvent(data=b'{"a": 1}'),
+        SSEEvent(
+            data=b'{\n  "error": {\n    "code": 499,\n    "details": [\n'
+            b'      {"x": "}"}\n    ]\n  }\n}'
+        ),
+        SSEEvent(data=b'{"b": 2}'),
+    ]
+    for cut in [None, *range(1, len(raw))]:
+        assert _json_block_events(raw, cut) == expected, cut
+
+
+def test_json_block_framing_accepts_a_last_event_without_its_blank_line() -> None:
+    raw = b'data: {"a": 1}\n\ndata: {"b": 2}\r\n'
+    for cut in [None, *range(1, len(raw))]:
+        assert _json_block_events(raw, cut) == [
+            SSEEvent(data=b'{"a": 1}'),
+            SSEEvent(data=b'{"b": 2}'),
+        ]
+    # The plain framer keeps the spec: that last event is a cut.
+    with pytest.raises(IncompleteStreamError):
+        decode([raw])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'data: {"a": 1}\n\ndata: {"b"',  # inside a line
+        b'data: {"a": 1}\n\n{\n  "error": {\n',  # inside a bare document
+    ],
+)
+def test_json_block_framing_still_refuses_a_cut(raw: bytes) -> None:
+    with pytest.raises(IncompleteStreamError):
+        _json_block_events(raw)
+
+
+def test_json_block_framing_keeps_brace_lines_inside_an_event_as_fields() -> None:
+    # Inside an event (data seen, no blank line yet) a line is a field, as SSE
+    # says: "{" names an unknown field, which is ignored.
+    raw = b'data: {"a": 1}\n{\n\n'
+    assert _json_block_events(raw) == [SSEEvent(data=b'{"a": 1}')]

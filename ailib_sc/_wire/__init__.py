@@ -19,8 +19,9 @@ difference lives:
 ================  ==========================================================
 difference        protocol member
 ================  ==========================================================
-framing           ``Codec.framing``: ``"sse"`` (OpenAI, Anthropic, Gemini with
-                  ``alt=sse``, Cohere) or ``"ndjson"`` (Ollama native)
+framing           ``Codec.framing``: ``"sse"`` (OpenAI, Anthropic, Cohere),
+                  ``"sse+json"`` (Gemini with ``alt=sse``: its errors after
+                  a 200 are bare JSON) or ``"ndjson"`` (Ollama native)
 endpoint          ``Codec.chat_request(...).target``: may hold the model and the
                   verb (Gemini's ``/models/{model}:streamGenerateContent?alt=sse``)
                   and a query (Azure's ``api-version``)
@@ -70,8 +71,10 @@ __all__ = [
     "load_codec",
 ]
 
-Framing = Literal["sse", "ndjson"]
-"""How a family frames a streamed body: Server-Sent Events or NDJSON lines."""
+Framing = Literal["sse", "sse+json", "ndjson"]
+"""How a family frames a streamed body: Server-Sent Events, Server-Sent Events
+with Gemini's bare JSON documents between events (and an event without its
+final blank line accepted at the end), or NDJSON lines."""
 
 #: Wire family name -> module under ``ailib_sc._wire`` (imported on first use).
 FAMILIES: dict[str, str] = {
