@@ -393,9 +393,7 @@ class JSONBlockSSEDecoder(SSEDecoder):
         self._block: list[bytes] | None = None  # lines of a bare JSON document
 
     def _lines(self, lines: list[bytes], raw: bytes, base: int) -> list[SSEEvent]:
-        if self._block is None and not any(
-            line[:1] in (b"{", b"[") for line in lines
-        ):
+        if self._block is None and not any(line[:1] in (b"{", b"[") for line in lines):
             return super()._lines(lines, raw, base)
         events: list[SSEEvent] = []
         plain: list[bytes] = []
