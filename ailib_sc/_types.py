@@ -166,7 +166,7 @@ class ReasoningDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
             sent back to a provider of the same format.
         index: the detail's position among the message's reasoning blocks.
         id: for a Gemini signature on a function call, that call's
-            :attr:`ToolCall.id`; None for one on text.
+            ``ToolCall.id``; None for one on text.
     """
 
     type: str

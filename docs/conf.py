@@ -40,7 +40,7 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
 language = "en"
 
 # Every cross-reference must resolve; the exceptions are listed below.
@@ -165,7 +165,26 @@ def _check_public_names(app, env):
         )
 
 
+def _write_provider_table(app):
+    """Render the provider table from the registry (docs/providers.md includes it)."""
+    import pathlib
+    import sys
+
+    here = pathlib.Path(__file__).parent
+    sys.path.insert(0, str(here))
+    try:
+        from _providers_table import render
+    finally:
+        sys.path.remove(str(here))
+    out = here / "_generated" / "providers-table.md"
+    out.parent.mkdir(exist_ok=True)
+    text = render()
+    if not out.exists() or out.read_text() != text:
+        out.write_text(text)
+
+
 def setup(app):
+    app.connect("builder-inited", _write_provider_table)
     # Before napoleon (priority 500), which would otherwise see the broken role.
     app.connect("autodoc-process-signature", _struct_defaults)
     app.connect("env-check-consistency", _check_public_names)
