@@ -2,9 +2,9 @@
 
 ``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
 
-Runs, in order: ``bench_decode`` (in this process), ``bench_import``,
-``bench_throughput``, ``bench_stream`` and ``bench_batch`` (fresh interpreters
-for every sample / client). Loopback only; a full run takes about 7 minutes on 2
+Runs, in order: ``bench_decode`` and ``bench_families`` (in this process),
+``bench_import``, ``bench_throughput``, ``bench_stream`` and ``bench_batch``
+(fresh interpreters for every sample / client). Loopback only; a full run takes about 7 minutes on 2
 cores, ``--quick`` about one. Exit status 1 if a benchmark crashed; missed
 targets are reported, not failed on.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_batch
 import bench_decode
+import bench_families
 import bench_import
 import bench_stream
 import bench_throughput
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     crashed = []
     for name, bench in (
         ("decode", bench_decode),
+        ("families", bench_families),
         ("import", bench_import),
         ("throughput", bench_throughput),
         ("stream", bench_stream),
