@@ -61,7 +61,14 @@ class ModelCatalog:
             (the ``after`` cursor names an id, so ids must be unique).
     """
 
-    __slots__ = ("_entries", "_index", "_list_body", "_page_size", "_retrieved")
+    __slots__ = (
+        "_entries",
+        "_ids",
+        "_index",
+        "_list_body",
+        "_page_size",
+        "_retrieved",
+    )
 
     def __init__(self, models: tuple[str, ...], *, page_size: int | None) -> None:
         if page_size is not None:
@@ -77,10 +84,21 @@ class ModelCatalog:
                     "cursor names an id)"
                 )
         self._page_size = page_size
+        self._ids = tuple(models)
         self._entries = [{**MODEL_EXAMPLE, "id": model} for model in models]
         self._list_body = encode_json({**MODEL_LIST_EXAMPLE, "data": self._entries})
         self._retrieved = {e["id"]: encode_json(e) for e in self._entries}
         self._index = {model: index for index, model in enumerate(models)}
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The model ids, in list order (for other families' model lists)."""
+        return self._ids
+
+    @property
+    def page_size(self) -> int | None:
+        """Entries per page by default, or None for one unpaginated list."""
+        return self._page_size
 
     def list_models(self, query: str) -> tuple[int, bytes]:
         """Answer ``GET /v1/models?<query>`` with ``(status, body)``.
