@@ -25,25 +25,52 @@ over several repeats:
    ollama ``ChatResponse.model_validate(json.loads(line))``. A family whose SDK
    is not installed (``pip install -e '.[bench]'``) shows n/a.
 
+Then client CPU per streamed chunk, per family, through the bundled fake server
+(``python -m ailib_sc.testing`` in a subprocess pinned to its own CPU, every
+family under its root, ``--stream-chunks N``): one stream of N chunks at a
+time, asyncio, HTTP/1.1, ``time.process_time()`` of this process around the
+whole call (connect, request, every chunk), the median of the rounds: ailib_sc
+against the official SDK of the family, each on its default transport.
+
 OpenAI's chunk is in ``bench_decode.py``; its decoder decodes straight into the
 public Structs, so it has no build step to pay.
 """
 
 # No `from __future__ import annotations`: msgspec resolves the Structs below.
 
+import asyncio
 import json
+import statistics
 import sys
+import time
 import timeit
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, print_table, quick_main
+from _common import (
+    client_cpus,
+    fmt_ratio,
+    print_table,
+    quick_main,
+    server_kind,
+    start_server,
+)
 
-from ailib_sc import ChatCompletionChunk, ChunkChoice, Delta
+from ailib_sc import (
+    AiClient,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ConnectionOptions,
+    Delta,
+    Message,
+    Provider,
+)
 from ailib_sc._sse import JSONBlockSSEDecoder, NDJSONEvents, SSEDecoder, SSEEvent
 from ailib_sc._wire.anthropic import AnthropicStreamDecoder
 from ailib_sc._wire.cohere import CohereStreamDecoder
@@ -164,7 +191,7 @@ def _anthropic() -> Family:
 
     def sdk() -> Callable[[], object] | None:
         try:
-            import httpx
+            import httpx2 as httpx  # the anthropic SDK's own httpx fork
             from anthropic import Anthropic
             from anthropic.types import RawMessageStreamEvent
         except ImportError:
@@ -172,8 +199,9 @@ def _anthropic() -> Family:
         client = Anthropic(api_key="sk-bench")
         response = httpx.Response(200, request=httpx.Request("POST", "http://x"))
         data = event.data.decode()
+        cast_to: Any = RawMessageStreamEvent
         return lambda: client._process_response_data(
-            data=json.loads(data), cast_to=RawMessageStreamEvent, response=response
+            data=json.loads(data), cast_to=cast_to, response=response
         )
 
     return Family(
@@ -233,7 +261,8 @@ def _cohere() -> Family:
         except ImportError:
             return None
         sse = ServerSentEvent(event=event.event, data=event.data.decode())
-        return lambda: parse_sse_obj(sse=sse, type_=V2ChatStreamResponse)
+        type_: Any = V2ChatStreamResponse
+        return lambda: parse_sse_obj(sse=sse, type_=type_)
 
     return Family(
         "Cohere",
@@ -311,9 +340,9 @@ def _measure(fam: Family, number: int, repeat: int) -> dict[str, float | None]:
     }
 
 
-def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
-    """Print the table; return summary rows ``(what, value, target, met)``."""
-    number, repeat = (20_000, 3) if quick else (200_000, 7)
+def _decode_table(
+    number: int, repeat: int
+) -> list[tuple[str, float, str, bool | None]]:
     print(
         f"== Decode per streamed chunk, per family: ns per event, min of {repeat} "
         f"repeats of {number:,} (SDKs: {max(number // 50, 200):,}), GC off =="
@@ -338,9 +367,10 @@ def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
                 fmt_ratio(sdk, ours),
             ]
         )
+        name = fam.name
         summary.append(
             (
-                f"{fam.name} chunk decode: ours/bare msgspec",
+                f"{name} chunk decode: ours/bare msgspec",
                 ours / bare,
                 "<= 1.5",
                 ours / bare <= 1.5,
@@ -348,7 +378,7 @@ def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
         )
         summary.append(
             (
-                f"{fam.name} chunk decode: ours/(bare + chunk build)",
+                f"{name} chunk decode: ours/(bare + chunk build)",
                 ours / floor,
                 "info",
                 None,
@@ -356,12 +386,7 @@ def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
         )
         if sdk is not None:
             summary.append(
-                (
-                    f"{fam.name} chunk decode: official SDK/ours",
-                    sdk / ours,
-                    ">= 20",
-                    sdk / ours >= 20,
-                )
+                (f"{name} chunk decode: official SDK/ours", sdk / ours, "info", None)
             )
     print_table(
         [
@@ -377,6 +402,165 @@ def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
         rows,
     )
     return summary
+
+
+# ---------------------------------------------------------------- streams
+
+
+_MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "cohere": "command-a-03-2025",
+    "ollama": "llama3.2",
+}
+_MEMBERS = {
+    "anthropic": Provider.ANTHROPIC,
+    "gemini": Provider.GEMINI,
+    "cohere": Provider.COHERE,
+    "ollama": Provider.OLLAMA,
+}
+_ROOTS = {
+    "anthropic": "/anthropic/v1",
+    "gemini": "/gemini/v1beta",
+    "cohere": "/cohere",
+    "ollama": "/ollama",
+}
+
+
+async def _ours(origin: str, family: str) -> int:
+    config = _MEMBERS[family].config.replace(
+        base_url=origin + _ROOTS[family], base_url_env=None
+    )
+    req = ChatCompletionRequest(_MODELS[family], [Message.user("Hi")])
+    async with AiClient(config, ConnectionOptions(api_key="k", http2=False)) as c:
+        async with c.chat_completion_stream(req) as stream:
+            n = 0
+            async for chunk in stream:
+                n += bool(chunk.choices and chunk.choices[0].delta.content)
+    return n
+
+
+async def _sdk(origin: str, family: str) -> int | None:
+    model = _MODELS[family]
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    try:
+        if family == "anthropic":
+            from anthropic import AsyncAnthropic
+
+            client: Any = AsyncAnthropic(api_key="k", base_url=origin + "/anthropic")
+            n = 0
+            async with client:
+                events = await client.messages.create(
+                    model=model, max_tokens=64, messages=messages, stream=True
+                )
+                async for ev in events:
+                    n += ev.type == "content_block_delta"
+            return n
+        if family == "gemini":
+            from google import genai
+            from google.genai import types
+
+            gclient = genai.Client(
+                api_key="k",
+                http_options=types.HttpOptions(
+                    base_url=origin + "/gemini", api_version="v1beta"
+                ),
+            )
+            n = 0
+            async for _chunk in await gclient.aio.models.generate_content_stream(
+                model=model, contents="Hi"
+            ):
+                n += 1
+            return n
+        if family == "cohere":
+            import cohere
+
+            co = cohere.AsyncClientV2(api_key="k", base_url=origin + "/cohere")
+            n = 0
+            async for ev in co.chat_stream(model=model, messages=messages):
+                n += ev.type == "content-delta"
+            return n
+        from ollama import AsyncClient
+
+        oc = AsyncClient(host=origin + "/ollama")
+        n = 0
+        async for part in await oc.chat(model=model, messages=messages, stream=True):
+            n += bool(part.message.content) and not part.done
+        return n
+    except ImportError:
+        return None
+
+
+def _cpu_per_chunk(call: Callable[[], Any], rounds: int) -> tuple[float, int] | None:
+    """Median client CPU (us) per chunk over ``rounds`` calls, after a warm-up."""
+    if asyncio.run(call()) is None:
+        return None
+    samples = []
+    chunks = 0
+    for _ in range(rounds):
+        t0 = time.process_time()
+        chunks = asyncio.run(call())
+        samples.append((time.process_time() - t0) / max(chunks, 1) * 1e6)
+    return statistics.median(samples), chunks
+
+
+def _stream_table(
+    chunks: int, rounds: int
+) -> list[tuple[str, float, str, bool | None]]:
+    print(
+        f"\n== CPU per streamed chunk, per family: one stream of {chunks:,} chunks, "
+        f"asyncio, HTTP/1.1, median of {rounds}, server FakeProviderServer "
+        f"(asyncio, own CPU), client CPUs {client_cpus()} =="
+    )
+    kind = server_kind("fake-asyncio", "--stream-chunks", str(chunks), "--no-record")
+    rows = []
+    summary: list[tuple[str, float, str, bool | None]] = []
+    with start_server(kind) as (base_url, _pid):
+        origin = base_url.removesuffix("/v1")
+        for family in ("anthropic", "gemini", "cohere", "ollama"):
+            ours = _cpu_per_chunk(partial(_ours, origin, family), rounds)
+            sdk = _cpu_per_chunk(partial(_sdk, origin, family), rounds)
+            assert ours is not None
+            rows.append(
+                [
+                    family,
+                    f"{ours[0]:.1f}",
+                    str(ours[1]),
+                    "n/a" if sdk is None else f"{sdk[0]:.1f}",
+                    "n/a" if sdk is None else str(sdk[1]),
+                    fmt_ratio(None if sdk is None else sdk[0], ours[0]),
+                ]
+            )
+            if sdk is not None:
+                ratio = sdk[0] / ours[0]
+                summary.append(
+                    (
+                        f"{family} stream CPU/chunk: official SDK/ours",
+                        ratio,
+                        "info",
+                        None,
+                    )
+                )
+    print_table(
+        [
+            "family",
+            "ours us/chunk",
+            "chunks",
+            "SDK us/chunk",
+            "chunks",
+            "SDK CPU / ours",
+        ],
+        rows,
+    )
+    return summary
+
+
+def run(*, quick: bool = False) -> list[tuple[str, float, str, bool | None]]:
+    """Print the tables; return summary rows ``(what, value, target, met)``."""
+    number, repeat = (20_000, 3) if quick else (200_000, 7)
+    summary = _decode_table(number, repeat)
+    chunks, rounds = (500, 2) if quick else (5_000, 5)
+    return summary + _stream_table(chunks, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -590,3 +590,23 @@ def test_reasoning_details_go_back_only_where_they_are_taken() -> None:
     ]
     assert Provider.OPENROUTER.config.quirks == frozenset({"reasoning_details"})
     assert Provider.GITHUB.config.auth is AuthStyle.BEARER
+
+
+def test_the_docs_table_lists_every_row_with_its_features() -> None:
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "docs" / "_providers_table.py"
+    spec = importlib.util.spec_from_file_location("_providers_table", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.render().splitlines()
+    assert len(table) == 2 + len(Provider)
+    rows = {line.split("|")[1].strip(" `"): line for line in table[2:]}
+    assert set(rows) == {p.value for p in Provider}
+    assert rows["perplexity"].endswith(
+        "| yes | — | — | yes | — |"
+    )  # no tools, no listing
+    assert "`$AZURE_OPENAI_ENDPOINT/openai/v1`" in rows["azure"]
+    assert "`OLLAMA_API_KEY` (optional)" in rows["ollama"]

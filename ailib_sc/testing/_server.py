@@ -49,15 +49,37 @@ _FAMILY_PATHS: Final = {
 
 
 class FakeProviderServer(Scripting):
-    """A real loopback HTTP server that imitates OpenAI-compatible provider APIs.
+    """A real loopback HTTP server that imitates the providers' APIs, one wire
+    family per root path.
 
     It runs on the caller's event loop (asyncio or trio, through anyio) and speaks
     HTTP/1.1 and HTTP/2, in cleartext (HTTP/2 by prior knowledge) or over TLS
-    (chosen by ALPN).  Routes under ``/v1``: ``POST /chat/completions``,
+    (chosen by ALPN).  Routes under ``/v1`` (OpenAI): ``POST /chat/completions``,
     ``GET /models`` and ``GET /models/{id}``; anything else is a 404 with an
     OpenAI-style error body.  Bodies are transcribed from OpenAI's API reference.
     A chat completion with ``"stream": true`` is answered with Server-Sent
     Events in OpenAI's ``chat.completion.chunk`` shape (see `script_stream`).
+
+    The other families live under their own roots, each with its key header,
+    error bodies, validation 400s, pagination and stream grammar, transcribed
+    from the provider's published reference and captured traffic
+    (`config_for` points a registry row at the right root):
+
+    - ``/anthropic/v1``: ``POST /messages``, ``GET /models``;
+    - ``/gemini/v1beta``: ``POST /models/{model}:generateContent`` and
+      ``:streamGenerateContent?alt=sse``, ``GET /models``;
+    - ``/cohere``: ``POST /v2/chat``, ``GET /v1/models``;
+    - ``/ollama`` (Ollama's native API): ``POST /api/chat`` (NDJSON,
+      ``application/x-ndjson``, by default; one JSON object with ``"stream":
+      false``) and ``GET /api/tags`` (every model, never paginated); other
+      paths are gin's plain-text 404/405; errors are ``{"error": "..."}``;
+    - ``/azure/openai``: ``POST /v1/chat/completions``, ``GET /v1/models``,
+      ``POST /deployments/{id}/chat/completions?api-version=...`` and
+      ``GET /models?api-version=...``.
+
+    Stream faults (`script_stream`: stalls, disconnects, resets, ``error_at``,
+    ``malformed_at``, ``done=False``), connection faults, scripted statuses,
+    random failures and the rate limiter apply to every family.
 
     Use it as an async context manager; leaving the block closes the listener and
     every open connection, cancelling replies in progress.
@@ -91,8 +113,9 @@ class FakeProviderServer(Scripting):
         models: The model ids ``GET /v1/models`` lists, in that order.
         models_page_size: None (the default): ``GET /v1/models`` answers with
             the whole list, ``{"object": "list", "data": [...]}``, ignoring any
-            query.  Otherwise it answers in pages like OpenAI's cursor-paginated
-            lists: ``?limit=N`` entries (default: this many) after the model
+            query (Ollama's ``/api/tags`` always ignores it; the other families
+            page with their own parameters).  Otherwise it answers in pages
+            like OpenAI's cursor-paginated lists: ``?limit=N`` entries (default: this many) after the model
             named by ``?after=<model id>`` (default: from the first), as
             ``{"object": "list", "data": [...], "first_id": ..., "last_id":
             ..., "has_more": ...}``; ``first_id`` and ``last_id`` are the
