@@ -248,7 +248,7 @@ def test_rows_agree_with_the_published_table() -> None:
 
 @pytest.mark.parametrize("pid", OPENAI_COMPATIBLE)
 def test_openai_compatible_row_builds_url_auth_and_key_env(pid: str) -> None:
-    base, header, keys, models = EXPECTED[pid]
+    base, _header, keys, models = EXPECTED[pid]
     config = Provider(pid).config
     assert config.key_env == keys
     for name in keys:  # the canonical name and every alias
@@ -298,7 +298,7 @@ def test_aliases_name_the_same_rows() -> None:
     assert Provider.from_name("dashscope") is Provider.QWEN
     assert lookup_provider("azure-openai") is Provider.AZURE_OPENAI.config
     with pytest.raises(
-        ConfigurationError, match="unknown provider 'nope'.*Provider.custom"
+        ConfigurationError, match=r"unknown provider 'nope'.*Provider\.custom"
     ):
         lookup_provider("nope")
 
@@ -343,7 +343,8 @@ def test_azure_deployments_put_the_model_in_the_path_with_api_version() -> None:
         == "/deployments/gpt%204o%2Fx/chat/completions?api-version=2024-10-21"
     )
     listing = codec.models_request(None)
-    assert listing is not None and listing.target == "/models?api-version=2024-10-21"
+    assert listing is not None
+    assert listing.target == "/models?api-version=2024-10-21"
     newer = settle(config, {**env, "OPENAI_API_VERSION": "2025-04-01-preview"})
     wire = load_codec(newer.provider).chat_request(req, model="d", stream=False)
     assert (
@@ -355,7 +356,8 @@ def test_azure_without_an_endpoint_names_the_variables() -> None:
     with pytest.raises(ConfigurationError) as info:
         settle(Provider.AZURE_OPENAI.config, {"AZURE_OPENAI_API_KEY": KEY})
     message = info.value.message
-    assert "AZURE_OPENAI_ENDPOINT" in message and "AZURE_OPENAI_BASE_URL" in message
+    assert "AZURE_OPENAI_ENDPOINT" in message
+    assert "AZURE_OPENAI_BASE_URL" in message
     assert "ConnectionOptions(base_url=...)" in message
 
 
@@ -452,14 +454,17 @@ def test_ollama_key_is_optional() -> None:
 
 def test_provider_model_strings() -> None:
     ref = split_model_ref("anthropic/claude-sonnet-4-5")
-    assert ref is not None and (ref[0].id, ref[1]) == ("anthropic", "claude-sonnet-4-5")
+    assert ref is not None
+    assert (ref[0].id, ref[1]) == ("anthropic", "claude-sonnet-4-5")
     ref = split_model_ref("openrouter/anthropic/claude-sonnet-4.5")
-    assert ref is not None and (ref[0].id, ref[1]) == (
+    assert ref is not None
+    assert (ref[0].id, ref[1]) == (
         "openrouter",
         "anthropic/claude-sonnet-4.5",
     )
     ref = split_model_ref("google/gemini-2.5-flash")
-    assert ref is not None and (ref[0].id, ref[1]) == ("gemini", "gemini-2.5-flash")
+    assert ref is not None
+    assert (ref[0].id, ref[1]) == ("gemini", "gemini-2.5-flash")
     assert split_model_ref("meta-llama/Llama-3.1-8B") is None
     assert split_model_ref("gpt-4o") is None
     assert split_model_ref("anthropic/") is None
@@ -502,7 +507,7 @@ def test_registered_rows_replace_and_extend_the_registry() -> None:
     finally:
         from ailib_sc import _registry
 
-        _registry._REGISTERED.clear()  # noqa: SLF001 - test isolation
+        _registry._REGISTERED.clear()
     assert Provider.GROQ.config.default_model == "llama-3.1-8b-instant"
     with pytest.raises(ConfigurationError, match="provider name"):
         register_provider(row.replace(id="bad name"))
