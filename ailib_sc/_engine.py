@@ -136,6 +136,13 @@ class Engine:
         self._base_path = parts.path.rstrip("/")
         self.transport: Transport = Transport(settings)
         self._headers = [*settings.headers, *settings.auth_headers]
+        self._user_header_names = frozenset(
+            name.lower().encode("latin-1")
+            for name in (*settings.provider.headers, *options.headers)
+        )
+        self._merged: dict[
+            tuple[tuple[bytes, bytes], ...], tuple[tuple[bytes, bytes], ...]
+        ] = {}
         self._rid_prefix = os.urandom(6).hex()
         self._rid_counter = itertools.count(1)
         self._own_prefixes = tuple(
@@ -255,6 +262,19 @@ class Engine:
         # that needs one (Azure's api-version) puts it in the codec's target.
         return (self._base_path + target).encode("ascii")
 
+    def _merge(
+        self, family: tuple[tuple[bytes, bytes], ...]
+    ) -> tuple[tuple[bytes, bytes], ...]:
+        """The client's headers with a family's: a family header replaces the
+        library's default of that name (``accept: application/json``); one the
+        user configured (provider or ConnectionOptions headers) beats both."""
+        names = {name for name, _ in family}
+        if not names & {name for name, _ in self._headers}:
+            return (*self._headers, *family)
+        own = [h for h in family if h[0] not in self._user_header_names]
+        taken = {name for name, _ in own}
+        return (*(h for h in self._headers if h[0] not in taken), *own)
+
     def _headers_for(
         self,
         family: tuple[tuple[bytes, bytes], ...],
@@ -262,11 +282,14 @@ class Engine:
     ) -> list[tuple[bytes, bytes]]:
         """Client, family and per-call headers, with a fresh x-client-request-id."""
         rid = f"{self._rid_prefix}-{next(self._rid_counter)}".encode("ascii")
+        merged = self._merged.get(family)
+        if merged is None:
+            merged = self._merged[family] = self._merge(family)
         if not extra:
-            return [*self._headers, *family, (b"x-client-request-id", rid)]
+            return [*merged, (b"x-client-request-id", rid)]
         mine = check_headers(extra, where="extra_headers")
         names = {name for name, _ in mine}
-        kept = [h for h in (*self._headers, *family) if h[0] not in names]
+        kept = [h for h in merged if h[0] not in names]
         if b"x-client-request-id" not in names:
             mine = (*mine, (b"x-client-request-id", rid))
         return [*kept, *mine]

@@ -180,14 +180,16 @@ def test_text_request_and_wire_request() -> None:
     assert isinstance(load_codec(Provider.ANTHROPIC.config), AnthropicCodec)
 
 
-def test_stream_flag_and_accept_header() -> None:
+def test_stream_flag_and_no_accept_header() -> None:
+    # The SDK's recorded stream requests (fixtures/recorded/*TestAsyncStream*)
+    # carry the same headers as the others, ``accept: application/json``
+    # included; an ``accept`` of the codec's own went out beside the client's.
     req = ChatCompletionRequest(MODEL, [Message.user("Hi")], max_tokens=10)
     codec = make_codec(Provider.ANTHROPIC.config)
     wire = codec.chat_request(req, model=MODEL, stream=True)
     assert wire.headers == (
         (b"content-type", b"application/json"),
         (b"anthropic-version", b"2023-06-01"),
-        (b"accept", b"text/event-stream"),
     )
     assert json.loads(wire.body) == {
         "model": MODEL,
@@ -882,6 +884,36 @@ def test_tool_arguments_must_be_a_json_object() -> None:
     assert refused(with_args("[1, 2]")) == (
         "ChatCompletionRequest.messages[1].tool_calls[0].function.arguments: is JSON "
         "but not an object ('[1, 2]'); Anthropic takes tool input as a JSON object"
+    )
+
+
+def test_empty_turns_are_left_out() -> None:
+    # The API refuses an empty turn ("all messages must have non-empty content
+    # except for the optional final assistant message"); an empty message says
+    # nothing, so it is not sent, and the turns around it merge.
+    for empty in (
+        Message.assistant(""),
+        Message.assistant(None),
+        Message.assistant([Content.Text("")]),
+    ):
+        req = ChatCompletionRequest(
+            MODEL, [Message.user("Hi"), empty, Message.user("Again")]
+        )
+        assert encoded(req)["messages"] == [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Hi"},
+                    {"type": "text", "text": "Again"},
+                ],
+            }
+        ]
+    first = ChatCompletionRequest(MODEL, [Message.user(""), Message.assistant("Hi")])
+    assert encoded(first)["messages"] == [{"role": "assistant", "content": "Hi"}]
+    nothing = ChatCompletionRequest(MODEL, [Message.system("Rules"), Message.user("")])
+    assert refused(nothing) == (
+        "ChatCompletionRequest.messages: every user and assistant message is "
+        "empty; Anthropic needs at least one with content"
     )
 
 

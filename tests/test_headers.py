@@ -266,3 +266,24 @@ async def test_te_header_fails_before_any_request(h2_server: Served) -> None:
     assert info.value.message == f"ConnectionOptions.headers: header 'TE' {HOP}"
     assert h2_server.server.requests == []
     assert h2_server.server.connections_opened == 0
+
+
+def test_a_family_header_replaces_the_default_and_a_configured_one_wins() -> None:
+    # Cohere's streams ask for text/event-stream: that replaces the client's
+    # default accept (it went out twice before), while an accept the user
+    # configured is kept over the family's.
+    from ailib_sc import ChatCompletionRequest, Message, Provider
+
+    req = ChatCompletionRequest("command-a-03-2025", [Message.user("hi")])
+
+    def accepts(options: ConnectionOptions, stream: bool) -> list[bytes]:
+        engine = AiClient(Provider.COHERE, options)._engine
+        wire = engine.codec.chat_request(req, model=req.model, stream=stream)
+        headers = engine._headers_for(wire.headers, None)
+        assert [v for n, v in headers if n == b"content-type"] == [b"application/json"]
+        return [v for n, v in headers if n == b"accept"]
+
+    assert accepts(ConnectionOptions(api_key="k-1"), True) == [b"text/event-stream"]
+    assert accepts(ConnectionOptions(api_key="k-1"), False) == [b"application/json"]
+    mine = ConnectionOptions(api_key="k-1", headers={"Accept": "*/*"})
+    assert accepts(mine, True) == [b"*/*"]

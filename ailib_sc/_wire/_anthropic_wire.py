@@ -32,6 +32,8 @@ function message               the assistant message's index) / its
                                ``tool_result``
 consecutive same-role turns    merged into one (a tool result then a user
                                message become one user turn)
+empty user / assistant         left out (the API refuses empty turns; the
+messages                       turns around one merge)
 ``Message.name``               dropped (Anthropic has no participant names)
 max_completion_tokens /        ``max_tokens`` (the first set), else
 max_tokens                     :data:`DEFAULT_MAX_TOKENS` plus the thinking
@@ -534,10 +536,11 @@ def _input(arguments: str, where: str, provider: str) -> msgspec.Raw:
 class _Conversation:
     """Builds ``system`` and the merged turns from the public messages."""
 
-    __slots__ = ("function_id", "provider", "system", "turns")
+    __slots__ = ("function_id", "provider", "spoke", "system", "turns")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
+        self.spoke = False  # a user, assistant or tool message came
         self.system: list[TextBlock] = []
         self.turns: list[tuple[str, str | list[Block]]] = []
         self.function_id: str | None = None
@@ -578,7 +581,12 @@ class _Conversation:
             )
 
     def push(self, role: str, content: str | list[Block]) -> None:
-        """Append a turn, merged into the previous one when the role repeats."""
+        """Append a turn, merged into the previous one when the role repeats;
+        an empty one is left out (the API refuses "" and [] content except in
+        a final assistant turn, where it means nothing either)."""
+        self.spoke = True
+        if not content:
+            return
         turns = self.turns
         if turns and turns[-1][0] == role:
             before = turns[-1][1]
@@ -870,6 +878,13 @@ def encode_request(
     for i, m in enumerate(req.messages):
         conversation.add(i, m)
     if not conversation.turns:
+        if conversation.spoke:
+            raise _refuse(
+                provider,
+                "messages",
+                "every user and assistant message is empty; Anthropic needs at "
+                "least one with content",
+            )
         raise _refuse(
             provider,
             "messages",

@@ -732,11 +732,12 @@ def _bad_event(name: str, data: bytes, exc: Exception) -> ResponseDecodeError:
 
 # ---------------------------------------------------------------- the codec
 
+# Streams too: the SDK's recorded stream requests send these and the client's
+# ``accept: application/json``; an ``accept`` here would go out beside it.
 _JSON_HEADERS = (
     (b"content-type", b"application/json"),
     (b"anthropic-version", ANTHROPIC_VERSION.encode()),
 )
-_STREAM_HEADERS = (*_JSON_HEADERS, (b"accept", b"text/event-stream"))
 _PAGE_SIZE = 1000  # the API's maximum ``limit`` (model_list_params.py)
 
 
@@ -765,8 +766,7 @@ class AnthropicCodec:
         body = encode_request(
             request, model=model, stream=stream, provider=self._provider
         )
-        headers = _STREAM_HEADERS if stream else _JSON_HEADERS
-        return WireRequest(b"POST", self._chat_path, body, headers)
+        return WireRequest(b"POST", self._chat_path, body, _JSON_HEADERS)
 
     def models_request(self, cursor: str | None) -> WireRequest | None:
         """``GET {models_path}?limit=1000``, with ``&after_id=<cursor>`` for later

@@ -13,7 +13,10 @@ scripted failures), and the events of a streamed reply.  Faults stay generic:
 the protocol handlers send whatever events a family rendered, and stop where
 the stream script says, whatever the family.
 
-A family module (``_fam_<name>.py``) exposes one object satisfying `Family`.
+A family module (``_fam_<name>.py``) exposes one object satisfying `Family`,
+and may add ``request_error(request) -> (status, body) | None``, which the
+server calls after the key check to refuse a request by its headers (Anthropic
+without ``anthropic-version``); a refused request is not processed.
 Its bodies are transcribed from the provider's published reference and
 captured traffic (the shared specs), never produced by the library's Structs.
 """

@@ -204,6 +204,8 @@ class Service:
             body = family.error_body(401, request.body)
             if limiter is not None:  # report the key's bucket, take no token
                 extra = limiter.headers(limiter.peek(family.rate_key(request)))
+        elif (refused := _refusal(family, request)) is not None:
+            status, body = refused  # e.g. Anthropic without anthropic-version
         elif (
             limiter is not None
             and not (state := limiter.take(family.rate_key(request))).allowed
@@ -278,6 +280,13 @@ class Service:
             default_first_delay=self._stream_first_delay,
             render=None if family.name == "openai" else family.render_stream,
         )
+
+
+def _refusal(family: Family, request: RecordedRequest) -> tuple[int, bytes] | None:
+    """A family's refusal of a request by its headers, before anything else
+    (the optional ``request_error(request)`` hook; most families have none)."""
+    hook = getattr(family, "request_error", None)
+    return None if hook is None else hook(request)
 
 
 def _forever(seconds: float | None) -> float:
