@@ -31,6 +31,7 @@ from ailib_sc import (
     InvalidRequestError,
     Message,
     ModelInfo,
+    ModelNotFoundError,
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
@@ -1450,6 +1451,23 @@ def test_error_messages_carry_the_fix() -> None:
         "[fix: slow down; retry after the delay the provider gave]"
     )
     assert rate.retry_after is None
+
+
+def test_a_404_for_a_model_is_model_not_found() -> None:
+    # Cohere's errors page: the 404 for a model the key cannot use.
+    body = (
+        b'{"id":"1f2e","message":"model \'command-x\' not found, make sure the '
+        b'correct model ID was used and that you have access to the model."}'
+    )
+    err = decode_error(404, {}, body)
+    assert type(err) is ModelNotFoundError
+    assert not err.is_retryable()
+    assert err.message.startswith("model 'command-x' not found, make sure")
+    assert "[fix: check the model id" in err.message
+    # Other 404s (a wrong route or base URL) stay NotFoundError.
+    route = decode_error(404, {}, b'{"id":"1f2f","message":"404 page not found"}')
+    assert type(route) is NotFoundError
+    assert type(decode_error(400, {}, body)) is BadRequestError
 
 
 def test_too_many_tokens_is_a_context_length_error() -> None:

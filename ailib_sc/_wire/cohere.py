@@ -72,7 +72,9 @@ status  class                       retryable  why
 401     AuthenticationError         no
 402     QuotaExceededError          no         billing limit reached
 403     PermissionDeniedError       no
-404     NotFoundError               no
+404     NotFoundError               no         ModelNotFoundError when the
+                                               message is the API's "model
+                                               '<id>' not found, ..."
 422     UnprocessableEntityError    no
 429     RateLimitError              yes
 498     AuthenticationError         no         Cohere's "invalid token"
@@ -95,6 +97,7 @@ unless its category says otherwise.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -112,6 +115,7 @@ from .._errors import (
     AuthenticationError,
     ContextLengthError,
     IncompleteStreamError,
+    ModelNotFoundError,
     OverloadedError,
     QuotaExceededError,
     RequestTimeoutError,
@@ -362,6 +366,11 @@ _STATUS_CLASSES: dict[int, type[ApiError]] = {
 _CATEGORY_CLASSES: dict[str, type[ApiError]] = {
     "too many tokens": ContextLengthError,
 }
+# The API's 404 for a model it does not serve (Cohere's errors page): "model
+# 'xyz' not found, make sure the correct model ID was used and that you have
+# access to the model." Other 404s ("404 page not found", a dataset, a
+# connector) stay NotFoundError.
+_MODEL_NOT_FOUND = re.compile(r"model '[^']*' not found\b")
 
 
 def _class_for(status: int | None, message: str | None) -> type[ApiError]:
@@ -372,6 +381,8 @@ def _class_for(status: int | None, message: str | None) -> type[ApiError]:
             return cls
     if status is None:
         return ServerError
+    if status == 404 and message is not None and _MODEL_NOT_FOUND.match(message):
+        return ModelNotFoundError
     return _STATUS_CLASSES.get(status) or error_class(status, None)
 
 

@@ -53,8 +53,9 @@ class Scripting:
             body: A JSON object to encode; raw bytes to send as they are; a tuple
                 of bytes chunks to send one by one without ``Content-Length``
                 (HTTP/1.1 chunked encoding, one HTTP/2 DATA frame each, e.g.
-                Server-Sent Events); or None: for a status >= 400 the OpenAI error
-                body for that status (e.g. 429 ``rate_limit_exceeded``),
+                Server-Sent Events); or None: for a status >= 400 the wire
+                family's error body for that status (e.g. OpenAI's 429
+                ``rate_limit_exceeded``),
                 otherwise the route's normal body.
             headers: Extra or replacing headers, sent as given, e.g.
                 ``{"retry-after": "2"}`` or an HTTP date,

@@ -65,10 +65,15 @@ class FakeProviderServer(Scripting):
     from the provider's published reference and captured traffic
     (`config_for` points a registry row at the right root):
 
-    - ``/anthropic/v1``: ``POST /messages``, ``GET /models``;
+    - ``/anthropic/v1``: ``POST /messages`` (named events when streamed),
+      ``GET /models`` (``limit``, ``after_id``, ``before_id``) and
+      ``GET /models/{id}``; ``request-id``; ``anthropic-version`` required;
     - ``/gemini/v1beta``: ``POST /models/{model}:generateContent`` and
       ``:streamGenerateContent?alt=sse``, ``GET /models``;
-    - ``/cohere``: ``POST /v2/chat``, ``GET /v1/models``;
+    - ``/cohere``: ``POST /v2/chat`` (dash-named events), ``GET /v1/models``
+      (``page_size`` from ``page_token``; ``endpoint`` and ``default_only``
+      filters) and ``GET /v1/models/{model}``; replies carry
+      ``x-debug-trace-id``;
     - ``/ollama`` (Ollama's native API): ``POST /api/chat`` (NDJSON,
       ``application/x-ndjson``, by default; one JSON object with ``"stream":
       false``) and ``GET /api/tags`` (every model, never paginated); other
@@ -114,9 +119,10 @@ class FakeProviderServer(Scripting):
         models_page_size: None (the default): ``GET /v1/models`` answers with
             the whole list, ``{"object": "list", "data": [...]}``, ignoring any
             query (Ollama's ``/api/tags`` always ignores it; the other families
-            page with their own parameters).  Otherwise it answers in pages
-            like OpenAI's cursor-paginated lists: ``?limit=N`` entries (default: this many) after the model
-            named by ``?after=<model id>`` (default: from the first), as
+            page with their own parameters, never more than this many entries
+            per page).  Otherwise it answers in pages like OpenAI's
+            cursor-paginated lists: ``?limit=N`` entries (default: this many)
+            after the model named by ``?after=<model id>`` (default: from the first), as
             ``{"object": "list", "data": [...], "first_id": ..., "last_id":
             ..., "has_more": ...}``; ``first_id`` and ``last_id`` are the
             page's first and last ids (null on an empty page), ``has_more``
@@ -145,7 +151,8 @@ class FakeProviderServer(Scripting):
         rate_limit_rpm: Enforce this many requests per minute per API key (the
             ``Authorization`` value, ``""`` if absent) with a token bucket
             that starts full and refills at ``rpm / 60`` per second.  A request
-            that finds no token gets OpenAI's 429 ``rate_limit_exceeded`` body
+            that finds no token gets its wire family's 429 body (OpenAI's
+            ``rate_limit_exceeded``)
             with ``retry-after`` (whole seconds, rounded up) and
             ``retry-after-ms``, and is not processed.  Every reply then carries
             ``x-ratelimit-limit-requests`` (the rpm),
@@ -159,7 +166,7 @@ class FakeProviderServer(Scripting):
         failure_rate: Probability (0 to 1) that a request that would otherwise
             succeed (a routed, not scripted, reply below 400, streams included,
             which then fail before their headers) gets `failure_status` with
-            OpenAI's error body for it instead.  Failed requests count as
+            the wire family's error body for it instead.  Failed requests count as
             processed, like a real 500.
         failure_seed: Seed of the `random.Random` drawn once per such request;
             the same seed and request order fail the same requests.  None:
