@@ -33,8 +33,19 @@ Talk to an LLM provider from the shell (also: python -m ailib_sc).
 chat and models read the key from <PROVIDER>_API_KEY (OPENAI_API_KEY, ...),
 and <PROVIDER>_BASE_URL and <PROVIDER>_MODEL when set. demo needs no key and
 no network: it starts the bundled fake provider server on loopback and talks
-to it over HTTP/1.1 and HTTP/2.
+to it over HTTP/1.1 and HTTP/2, then makes one call in each wire family
+(Anthropic, Gemini, Cohere, Ollama, Azure OpenAI).
 """
+
+
+# One row per wire family for the demo (besides OpenAI's, shown above).
+_FAMILY_DEMO = (
+    (Provider.ANTHROPIC, "claude-sonnet-4-5"),
+    (Provider.GEMINI, "gemini-2.5-flash"),
+    (Provider.COHERE, "command-a-03-2025"),
+    (Provider.OLLAMA, "llama3.2"),
+    (Provider.AZURE_OPENAI, "my-gpt-4o-deployment"),
+)
 
 
 def _request(model: str, prompt: str) -> ChatCompletionRequest:
@@ -77,6 +88,20 @@ async def _demo() -> None:
                     f"\n  {st.chunks} chunks, first token after "
                     f"{st.time_to_first_token or 0.0:.4f} s, finish={stream.finish_reason}"
                 )
+        print("\nOne call per wire family, same request and chunk types (HTTP/2):")
+        for member, model in _FAMILY_DEMO:
+            config = server.config_for(member)
+            options = ConnectionOptions(http2=True, api_key="demo-key")
+            async with AiClient(config, options) as client:
+                resp = await client.chat_completion(_request(model, "Hello"))
+                async with client.chat_completion_stream(_request(model, "Hi")) as s:
+                    pieces = [text async for text in s.text()]
+                path = server.requests[-1].path
+                print(
+                    f"  {config.name:<24} {resp.first_text()!r} "
+                    f"(finish={resp.choices[0].finish_reason}); stream: "
+                    f"{len(pieces)} pieces via POST {path}"
+                )
 
 
 async def _chat(provider: str, model: str, prompt: str) -> None:
@@ -106,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     known = ", ".join(p.value for p in Provider)
-    provider_help = f"provider name, one of {known} (default openai)"
+    provider_help = (
+        f"provider name, one of {known} (default openai); 'provider/model' "
+        "(anthropic/claude-sonnet-4-5) also names the model"
+    )
     demo_help = "chat and list models against the bundled local server"
     sub.add_parser(
         "demo", help=demo_help, description=demo_help + " (no key, no network)"

@@ -31,6 +31,22 @@ async def test_demo(anyio_backend: str) -> None:
     assert out.count("  text:   Hello! How can I assist you today?") == 2
     assert out.count("Hello!| How| can| I| assist| you| today?|") == 2
     assert "usage:  prompt=19 completion=10 total=29 cached=0 reasoning=0" in out
+    # One call per wire family, each at its own root on the server.
+    for name, path in (
+        ("Anthropic", "/anthropic/v1/messages"),
+        (
+            "Google Gemini",
+            "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        ),
+        ("Cohere", "/cohere/v2/chat"),
+        ("Ollama (native API)", "/ollama/api/chat"),
+        ("Azure OpenAI (v1 API)", "/azure/openai/v1/chat/completions"),
+    ):
+        line = next(x for x in out.splitlines() if x.strip().startswith(name))
+        assert line.split(maxsplit=len(name.split()))[-1].startswith(
+            "'Hello! How can I assist you today?' (finish=stop); stream: 7 pieces"
+        ), line
+        assert line.endswith(f"via POST {path}"), line
 
 
 async def test_chat_and_models_use_the_provider_env(anyio_backend: str) -> None:

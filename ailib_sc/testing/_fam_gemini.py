@@ -15,7 +15,8 @@ Routes (below the root; a client's base URL is ``<origin>/gemini/v1beta``):
 - anything else: 404 ``NOT_FOUND``.
 
 The key travels in ``x-goog-api-key`` (or the ``?key=`` query parameter); a
-wrong or missing one gets the API's ``API_KEY_INVALID`` body.  Every reply
+wrong or missing one gets the API's ``API_KEY_INVALID`` body (with HTTP 401:
+the server decides that status for every family; Gemini itself answers 400).  Every reply
 carries a fresh ``x-request-id`` (the registry row's request-id header; the
 captured traffic shows no headers).  Errors are google.rpc.Status bodies,
 ``{"error": {"code", "message", "status", "details"}}``.  Unknown model names
@@ -30,7 +31,8 @@ value (``Invalid value at 'generation_config.seed' (TYPE_INT32), ...``), two
 data fields in one part.  Then the request's rules, every violation on its own
 ``* GenerateContentRequest...`` line: no ``contents``, a content without
 parts, a part without data, a function call or response, or a declared
-function, without a name.  Then the conversation: a role other than ``user``
+function, without a name; and the fake server's own bound, ``candidateCount``
+from 1 to 8 (0 is unset).  Then the conversation: a role other than ``user``
 or ``model``; a turn with function responses that does not follow a turn of
 function calls, or answers a different number of them; a turn of function
 calls that does not follow a user turn or a turn of function responses.
@@ -126,6 +128,10 @@ STREAM_PROMPT_TOKENS: Final = 10
 _KEY: Final = b"ailib_sc fake server: gemini thought signatures"
 _PAGE_SIZE: Final = 50  # model_service.proto ListModelsRequest.page_size
 _MAX_PAGE_SIZE: Final = 1000  # "at most 1000 models per page"
+# The API documents no bound; 8 is the most Gemini models generate.  More (or
+# fewer than 0) is refused with the API's generic 400, which also keeps a
+# request from making the server build a huge reply.
+_MAX_CANDIDATES: Final = 8
 _V1BETA: Final = "type.googleapis.com/google.ai.generativelanguage.v1beta."
 
 # -- errors -----------------------------------------------------------------------
@@ -370,6 +376,9 @@ class GeminiFamily:
     root: str = "/gemini"
     base_path: str = "/gemini/v1beta"
     stream_headers: dict[str, str] = _STREAM_HEADERS
+    #: A missing or bad key is a 400 INVALID_ARGUMENT with reason
+    #: API_KEY_INVALID (googleai/unary-failure-api-key.json), not a 401.
+    unauthorised_status: int = 400
 
     def authorised(self, request: RecordedRequest, api_key: str) -> bool:
         given = _given_key(request)
@@ -584,7 +593,9 @@ def _generate(
     except _Invalid as exc:
         return 400, _invalid_body(exc)
     config = _get(request, "generationConfig") or {}
-    n = max(1, _number(_get(config, "candidateCount")) or 1)
+    n = _number(_get(config, "candidateCount")) or 1
+    if not 1 <= n <= _MAX_CANDIDATES:
+        return _invalid("Request contains an invalid argument.")
     thinking = _get(config, "thinkingConfig") or {}
     include_thoughts = _get(thinking, "includeThoughts") is True
     echo = _echo(_get(request, "contents")) if ctx.echo else None

@@ -16,7 +16,9 @@ the stream script says, whatever the family.
 A family module (``_fam_<name>.py``) exposes one object satisfying `Family`,
 and may add ``request_error(request) -> (status, body) | None``, which the
 server calls after the key check to refuse a request by its headers (Anthropic
-without ``anthropic-version``); a refused request is not processed.
+without ``anthropic-version``); a refused request is not processed. An
+``unauthorised_status`` attribute replaces 401 as the status of a request
+without the right key (Gemini answers 400 ``API_KEY_INVALID``).
 Its bodies are transcribed from the provider's published reference and
 captured traffic (the shared specs), never produced by the library's Structs.
 """

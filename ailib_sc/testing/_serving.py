@@ -200,7 +200,8 @@ class Service:
         limiter = self._limiter
         api_key = self._api_key
         if api_key is not None and not family.authorised(request, api_key):
-            status = 401
+            # Gemini answers a bad key with 400 API_KEY_INVALID, not 401.
+            status = getattr(family, "unauthorised_status", 401)
             body = family.error_body(401, request.body)
             if limiter is not None:  # report the key's bucket, take no token
                 extra = limiter.headers(limiter.peek(family.rate_key(request)))
