@@ -4,12 +4,19 @@ protocol the client speaks (HTTP/1.1, h2c, h2 over TLS, HTTP/1.1 over TLS)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from ailib_sc import AiClient, ConnectionOptions, Provider, ProviderConfig
+from ailib_sc import (
+    AiClient,
+    ChatCompletionRequest,
+    ConnectionOptions,
+    Provider,
+    ProviderConfig,
+)
 from ailib_sc.testing import FakeProviderServer
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"
@@ -43,6 +50,29 @@ class Served:
 
     def client(self, **overrides: Any) -> AiClient:
         return AiClient(self.provider, self.options(**overrides))
+
+    def family_client(self, member: Provider, **overrides: Any) -> AiClient:
+        """A client for ``member``'s row pointed at its family's root on the
+        server, with the test key (``api_key=`` in ``overrides`` replaces it)."""
+        options = self.options(**{"api_key": API_KEY, **overrides})
+        return AiClient(self.server.config_for(member), options)
+
+
+@asynccontextmanager
+async def serving(protocol: str, **server_options: Any) -> AsyncIterator[Served]:
+    """A fake server for ``protocol`` (a key of PROTOCOLS) with the test key."""
+    tls, alpn, version = PROTOCOLS[protocol]
+    async with FakeProviderServer(
+        tls=tls, alpn=alpn, api_key=API_KEY, **server_options
+    ) as server:
+        yield Served(server, protocol, version)
+
+
+async def drain(client: AiClient, req: ChatCompletionRequest) -> None:
+    """Read a stream of ``req`` to its end, chunks unread."""
+    async with client.chat_completion_stream(req) as stream:
+        async for _ in stream:
+            pass
 
 
 PROTOCOLS = {

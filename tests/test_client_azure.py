@@ -11,7 +11,6 @@ import pytest
 
 from ailib_sc import (
     AiClient,
-    AuthenticationError,
     BadRequestError,
     ChatCompletionRequest,
     ConnectionOptions,
@@ -144,17 +143,3 @@ async def test_a_filtered_prompt_is_a_content_filter_error(
     assert err.request_id is not None
     assert len(err.request_id) == 26  # apim-request-id
     assert err.provider == "azure"
-
-
-@pytest.mark.anyio
-async def test_a_wrong_key_is_an_authentication_error(
-    server: tuple[FakeProviderServer, ConnectionOptions],
-) -> None:
-    srv, options = server
-    wrong = ConnectionOptions(api_key="wrong-key", http2=options.http2)
-    async with AiClient(srv.config_for(Provider.AZURE_OPENAI), wrong) as client:
-        with pytest.raises(AuthenticationError) as info:
-            await client.chat_completion(req())
-    assert info.value.status == 401
-    assert "Access denied due to invalid subscription key" in info.value.message
-    assert "wrong-key" not in str(info.value)

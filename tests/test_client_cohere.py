@@ -39,7 +39,8 @@ from ailib_sc import (
 )
 from ailib_sc.testing import FakeProviderServer
 
-from .conftest import API_KEY, PROTOCOLS, Served
+from .conftest import API_KEY, Served, serving
+from .conftest import drain as drain_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -75,22 +76,16 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 async def served(
     request: pytest.FixtureRequest, anyio_backend: str
 ) -> AsyncIterator[Served]:
-    tls, alpn, version = PROTOCOLS[request.param]
-    async with FakeProviderServer(
-        tls=tls, alpn=alpn, api_key=API_KEY, models=MODELS, models_page_size=2
-    ) as server:
-        yield Served(server, request.param, version)
+    async with serving(request.param, models=MODELS, models_page_size=2) as served:
+        yield served
 
 
 def cohere(served: Served, **overrides: Any) -> AiClient:
-    config = served.server.config_for(Provider.COHERE)
-    return AiClient(config, served.options(api_key=API_KEY, **overrides))
+    return served.family_client(Provider.COHERE, **overrides)
 
 
 async def drain(client: AiClient, req: ChatCompletionRequest = REQ) -> None:
-    async with client.chat_completion_stream(req) as stream:
-        async for _ in stream:
-            pass
+    await drain_stream(client, req)
 
 
 # -- chat and streams ---------------------------------------------------------------
@@ -468,35 +463,6 @@ async def test_an_unknown_field_is_unprocessable(served: Served) -> None:
     )
     assert info.value.status == 422
     assert info.value.is_retryable() is False
-
-
-async def test_wrong_key_is_authentication_error(served: Served) -> None:
-    config = served.server.config_for(Provider.COHERE)
-    wrong = "co-wrong-key-987654321"
-    async with AiClient(config, served.options(api_key=wrong)) as client:
-        with pytest.raises(AuthenticationError) as info:
-            await client.chat_completion(REQ)
-    text = f"{info.value!s} {info.value!r} {info.value.args}"
-    assert wrong not in text
-    assert "invalid api token" in text
-    assert info.value.status == 401
-    assert info.value.is_retryable() is False
-
-
-async def test_rate_limit_is_retryable_with_retry_after(anyio_backend: str) -> None:
-    now = [0.0]
-    async with FakeProviderServer(
-        api_key=API_KEY, rate_limit_rpm=30, clock=lambda: now[0]
-    ) as server:
-        served = Served(server, "h2c", "HTTP/2")
-        async with cohere(served) as client:
-            await client.chat_completion(REQ)
-            with pytest.raises(RateLimitError) as info:
-                await client.chat_completion(REQ)
-    err = info.value
-    assert (err.status, err.retry_after) == (429, 2.0)
-    assert err.is_retryable()
-    assert "which is limited to 30 API calls / minute" in str(err)
 
 
 async def test_midstream_error_is_a_typed_error_with_partial(served: Served) -> None:

@@ -15,7 +15,6 @@ import pytest
 from ailib_sc import (
     AiClient,
     AiLibError,
-    AuthenticationError,
     BadRequestError,
     ChatCompletionRequest,
     Content,
@@ -27,16 +26,14 @@ from ailib_sc import (
     OverloadedError,
     PermissionDeniedError,
     Provider,
-    RateLimitError,
     ResponseDecodeError,
     RetryPolicy,
     Role,
     ServerError,
     Tool,
 )
-from ailib_sc.testing import FakeProviderServer
 
-from .conftest import API_KEY, PROTOCOLS, Served
+from .conftest import API_KEY, Served, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -64,16 +61,12 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
 async def served(
     request: pytest.FixtureRequest, anyio_backend: str
 ) -> AsyncIterator[Served]:
-    tls, alpn, version = PROTOCOLS[request.param]
-    async with FakeProviderServer(
-        tls=tls, alpn=alpn, api_key=API_KEY, models=MODELS, models_page_size=2
-    ) as server:
-        yield Served(server, request.param, version)
+    async with serving(request.param, models=MODELS, models_page_size=2) as served:
+        yield served
 
 
 def ollama(served: Served, **overrides: Any) -> AiClient:
-    config = served.server.config_for(Provider.OLLAMA)
-    return AiClient(config, served.options(api_key=API_KEY, **overrides))
+    return served.family_client(Provider.OLLAMA, **overrides)
 
 
 # -- chat and streams ---------------------------------------------------------------
@@ -311,35 +304,6 @@ async def test_a_real_validation_400_is_bad_request(served: Served) -> None:
             await client.chat_completion(req)
     assert 'invalid think value: "extreme" (must be "high"' in str(info.value)
     assert info.value.is_retryable() is False
-
-
-async def test_wrong_key_is_authentication_error(served: Served) -> None:
-    config = served.server.config_for(Provider.OLLAMA)
-    wrong = "ollama-wrong-key-987654321"
-    async with AiClient(config, served.options(api_key=wrong)) as client:
-        with pytest.raises(AuthenticationError) as info:
-            await client.chat_completion(REQ)
-    text = f"{info.value!s} {info.value!r} {info.value.args}"
-    assert wrong not in text
-    assert "unauthorized" in text
-    assert info.value.status == 401
-    assert info.value.is_retryable() is False
-
-
-async def test_rate_limit_is_retryable_with_retry_after(anyio_backend: str) -> None:
-    now = [0.0]
-    async with FakeProviderServer(
-        api_key=API_KEY, rate_limit_rpm=30, clock=lambda: now[0]
-    ) as server:
-        served = Served(server, "h2c", "HTTP/2")
-        async with ollama(served) as client:
-            await client.chat_completion(REQ)
-            with pytest.raises(RateLimitError) as info:
-                await client.chat_completion(REQ)
-    err = info.value
-    assert (err.status, err.retry_after) == (429, 2.0)
-    assert err.is_retryable()
-    assert "is limited to 30 requests per minute, try again in 2s" in str(err)
 
 
 async def test_midstream_error_line_is_a_typed_error_with_partial(

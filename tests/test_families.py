@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from ailib_sc import (
     AiClient,
+    AuthenticationError,
     ChatCompletionRequest,
     ConnectionOptions,
     Content,
@@ -18,6 +20,7 @@ from ailib_sc import (
     IncompleteStreamError,
     Message,
     Provider,
+    RateLimitError,
     Tool,
     quick_chat_text,
 )
@@ -143,3 +146,67 @@ async def test_provider_model_strings_reach_the_right_family(
         text = await quick_chat_text(config, "Say hi", options=options)
         assert text == "echo: Say hi"
         assert srv.requests[-1].path == family_path
+
+
+# What each family says, from its published error bodies (the family modules
+# of ailib_sc.testing cite the source of each).
+WRONG_KEY = {
+    Provider.ANTHROPIC: (401, "invalid x-api-key"),
+    Provider.GEMINI: (400, "API key not valid. Please pass a valid API key."),
+    Provider.COHERE: (401, "invalid api token"),
+    Provider.OLLAMA: (401, "unauthorized"),
+    Provider.AZURE_OPENAI: (401, "Access denied due to invalid subscription key"),
+}
+RATE_LIMITED = {
+    Provider.ANTHROPIC: "rate limit of 30 requests per minute",
+    Provider.GEMINI: "limit: 30\nPlease retry in 2s.",
+    Provider.COHERE: "which is limited to 30 API calls / minute",
+    Provider.OLLAMA: "is limited to 30 requests per minute, try again in 2s",
+    Provider.AZURE_OPENAI: "Limit 30, Used 30, Requested 1. Please try again in 2s.",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("member", list(WRONG_KEY), ids=lambda p: p.value)
+async def test_a_wrong_key_is_an_authentication_error_in_every_family(
+    member: Provider, server: tuple[FakeProviderServer, ConnectionOptions]
+) -> None:
+    srv, options = server
+    wrong = "wrong-key-987654321"
+    status, says = WRONG_KEY[member]
+    async with AiClient(
+        srv.config_for(member), msgspec.structs.replace(options, api_key=wrong)
+    ) as c:
+        with pytest.raises(AuthenticationError) as info:
+            await c.chat_completion(request_with_image_and_tools())
+    err = info.value
+    assert (err.status, err.is_retryable(), err.provider) == (
+        status,
+        False,
+        member.value,
+    )
+    assert says in err.message
+    shown = f"{err!s} {err!r} {err.args} {err.message}"
+    assert wrong not in shown
+    assert KEY not in shown
+    assert srv.processed_total == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("member", list(RATE_LIMITED), ids=lambda p: p.value)
+async def test_the_rate_limiter_is_a_retryable_rate_limit_error_in_every_family(
+    member: Provider, anyio_backend: str
+) -> None:
+    now = [0.0]
+    async with FakeProviderServer(
+        api_key=KEY, rate_limit_rpm=30, clock=lambda: now[0]
+    ) as srv:
+        options = ConnectionOptions(api_key=KEY, http2=True)
+        async with AiClient(srv.config_for(member), options) as client:
+            await client.chat_completion(request_with_image_and_tools())
+            with pytest.raises(RateLimitError) as info:
+                await client.chat_completion(request_with_image_and_tools())
+    err = info.value
+    assert (err.status, err.retry_after, err.is_retryable()) == (429, 2.0, True)
+    assert RATE_LIMITED[member] in err.message
+    assert srv.processed_total == 1
