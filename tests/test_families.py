@@ -12,6 +12,7 @@ import pytest
 
 from ailib_sc import (
     AiClient,
+    AiLibError,
     AuthenticationError,
     ChatCompletionRequest,
     ConnectionOptions,
@@ -22,6 +23,7 @@ from ailib_sc import (
     Provider,
     RateLimitError,
     Tool,
+    TransportError,
     quick_chat_text,
 )
 from ailib_sc.testing import FakeProviderServer
@@ -210,3 +212,34 @@ async def test_the_rate_limiter_is_a_retryable_rate_limit_error_in_every_family(
     assert (err.status, err.retry_after, err.is_retryable()) == (429, 2.0, True)
     assert RATE_LIMITED[member] in err.message
     assert srv.processed_total == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("member", MEMBERS, ids=lambda p: p.value)
+async def test_connection_faults_work_for_every_family(
+    member: Provider, anyio_backend: str
+) -> None:
+    # GOAWAY after every stream over h2c: each request still succeeds, on a new
+    # connection; a disconnect mid-stream ends in a typed error with the text
+    # that arrived.
+    async with FakeProviderServer(api_key=KEY, echo=True, goaway_after=1) as srv:
+        options = ConnectionOptions(api_key=KEY, http2=True)
+        async with AiClient(srv.config_for(member), options) as client:
+            for word in ("one", "two", "three"):
+                resp = await client.chat_completion(
+                    ChatCompletionRequest("m", [Message.user(word)])
+                )
+                assert resp.first_text() == f"echo: {word}"
+            srv.script_stream(text="alpha beta gamma delta", disconnect_after=3)
+            with pytest.raises(AiLibError) as info:
+                async with client.chat_completion_stream(
+                    ChatCompletionRequest("m", [Message.user("x")])
+                ) as s:
+                    async for _ in s:
+                        pass
+        assert srv.connections_opened == 4
+    err = info.value
+    assert isinstance(err, IncompleteStreamError | TransportError), err
+    partial = err.partial  # type: ignore[attr-defined]
+    assert "alpha beta gamma delta".startswith(partial.first_text())
+    assert partial.choices[0].finish_reason is None  # it never finished
