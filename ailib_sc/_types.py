@@ -439,17 +439,20 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
         object: ``"model"``.
         created: Unix time the model was created, if the provider says.
         owned_by: the organisation that owns it, if the provider says.
+        display_name: a human-readable name, if the provider sends one
+            (Anthropic's ``display_name``, Gemini's ``displayName``).
     """
 
     id: str
     object: str = "model"
     created: int | None = None
     owned_by: str | None = None
+    display_name: str | None = None
 
     @property
     def name(self) -> str:
         """The model's name, which is its ``id`` (ai-lib's ``ModelInfo`` has
-        both). A display name some providers send is not kept."""
+        both); a human-readable one is in ``display_name``."""
         return self.id
 
 

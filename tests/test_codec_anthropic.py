@@ -1786,8 +1786,16 @@ def test_decode_models_pages() -> None:
     page = decode_models(PAGE_1)
     assert page == ModelPage(
         [
-            ModelInfo(id="claude-sonnet-4-5-20250929", created=1759104000),
-            ModelInfo(id="claude-haiku-4-5-20251001", created=1759314600),
+            ModelInfo(
+                id="claude-sonnet-4-5-20250929",
+                created=1759104000,
+                display_name="Claude Sonnet 4.5",
+            ),
+            ModelInfo(
+                id="claude-haiku-4-5-20251001",
+                created=1759314600,
+                display_name="Claude Haiku 4.5",
+            ),
         ],
         "claude-haiku-4-5-20251001",
     )
@@ -1796,7 +1804,9 @@ def test_decode_models_pages() -> None:
         b'"created_at":"1970-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-2",'
         b'"last_id":"claude-2"}'
     )
-    assert last == ModelPage([ModelInfo(id="claude-2", created=0)], None)
+    assert last == ModelPage(
+        [ModelInfo(id="claude-2", created=0, display_name="Claude 2")], None
+    )
     odd = decode_models(b'{"data":[{"id":"x","created_at":"yesterday"},{"id":"y"}]}')
     assert odd == ModelPage([ModelInfo(id="x"), ModelInfo(id="y")], None)
 

@@ -1881,7 +1881,11 @@ MODELS_PAGE = json.dumps(
 def test_decode_models_page_and_cursor() -> None:
     assert decode_models(MODELS_PAGE) == ModelPage(
         [
-            ModelInfo(id="gemini-2.0-flash", owned_by="google"),
+            ModelInfo(
+                id="gemini-2.0-flash",
+                owned_by="google",
+                display_name="Gemini 2.0 Flash",
+            ),
             ModelInfo(id="text-embedding-004", owned_by="google"),
         ],
         "Ch9tb2RlbHMvZ2VtaW5p",

@@ -304,7 +304,8 @@ def test_model_info_name_is_its_id() -> None:
     assert info.name == "gpt-4o-mini"
     assert "name" not in ModelInfo.__struct_fields__
     assert msgspec.json.encode(info) == (
-        b'{"id":"gpt-4o-mini","object":"model","created":null,"owned_by":"openai"}'
+        b'{"id":"gpt-4o-mini","object":"model","created":null,"owned_by":"openai",'
+        b'"display_name":null}'
     )
 
 

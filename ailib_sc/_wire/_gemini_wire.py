@@ -287,6 +287,7 @@ class WireModel(msgspec.Struct, frozen=True, rename="camel"):
     """A Model from ``GET /models``; ``name`` is ``models/<id>``."""
 
     name: str
+    display_name: str | None = None
     supported_generation_methods: list[str] | None = None
 
 

@@ -94,7 +94,10 @@ def decode_models(body: bytes) -> ModelPage:
             f"could not decode the Anthropic model list: {exc}; body starts "
             f"{body[:200]!r}"
         ) from exc
-    models = [ModelInfo(id=m.id, created=_epoch(m.created_at)) for m in page.data]
+    models = [
+        ModelInfo(id=m.id, created=_epoch(m.created_at), display_name=m.display_name)
+        for m in page.data
+    ]
     if not page.has_more:
         return ModelPage(models, None)
     if not page.data:

@@ -158,7 +158,11 @@ def decode_models(body: bytes) -> ModelPage:
             f"could not decode the Gemini model list: {exc}; starts {body[:200]!r}"
         ) from exc
     models = [
-        ModelInfo(id=m.name.removeprefix("models/"), owned_by="google")
+        ModelInfo(
+            id=m.name.removeprefix("models/"),
+            owned_by="google",
+            display_name=m.display_name,
+        )
         for m in page.models or ()
     ]
     return ModelPage(models, page.next_page_token or None)
