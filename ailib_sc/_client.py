@@ -125,6 +125,18 @@ class AiClient:
         return self._engine.settings.base_url
 
     async def __aenter__(self) -> AiClient:
+        """Open the client: its task group (for HTTP/2 connection tasks) and
+        its ``max_concurrency`` permits. No network I/O; connections open at
+        the first request.
+
+        The task group belongs to the task that enters the client, so leave the
+        client in that same task (``async with``, or an ``AsyncExitStack``
+        entered and closed in one task). Requests may come from any task while
+        the client is open.
+
+        Raises:
+            ClientStateError: the client was entered before; create a new one.
+        """
         await self._engine.open()
         return self
 
@@ -134,12 +146,26 @@ class AiClient:
         e: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Close every connection, stop the client's tasks and leave its task
+        group. Shielded from cancellation; an exception from the block
+        propagates unchanged.
+
+        Raises:
+            ClientStateError: called in a task other than the one that entered
+                the client (startup and shutdown callbacks run as separate
+                tasks). The connections are closed all the same; the message
+                names the fix: a lifespan function, or an ``AsyncExitStack``
+                entered and closed in one task. With an exception in flight,
+                that exception propagates instead.
+        """
         await self._engine.exit(et, e, tb)
 
     async def aclose(self) -> None:
-        """Close every connection now. Idempotent; later calls raise
-        :class:`ClientClosedError`. Shielded from cancellation, so it always
-        finishes; leaving ``async with`` calls it for you."""
+        """Close every connection now, from any task. Idempotent; later
+        requests raise :class:`ClientClosedError`. Shielded from cancellation,
+        so it always finishes; leaving ``async with`` calls it for you. It does
+        not leave the client's task group: the task that entered the client
+        still leaves it (``async with`` does)."""
         await self._engine.aclose()
 
     def __repr__(self) -> str:

@@ -23,6 +23,13 @@ headers; and the steps of a call::
 
 Deadlines and backoff live in ``_retry``; stats use ``time.monotonic`` (they
 measure real time, even under a mock clock).
+
+The transport's task group (HTTP/2 reader and writer tasks) is entered by
+:meth:`Engine.open` and belongs to the task that entered the client: only that
+task can leave it. Leaving from another task (startup and shutdown callbacks
+run as separate tasks) closes the connections and raises
+:class:`ClientStateError` instead of touching the task group, which would
+corrupt the cancel-scope stack of both tasks.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from ._wire import load_codec
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
+
+    from anyio import TaskInfo
 
     from ._config import Settings
     from ._policy import RetryPolicy
@@ -101,6 +110,21 @@ class Call:
         self.model = model
 
 
+def _left_elsewhere(entered: TaskInfo, here: TaskInfo) -> str:
+    """The message for a client left in another task than the one that entered it."""
+    running = any(task.id == entered.id for task in anyio.get_running_tasks())
+    state = "is still running" if running else "ended without leaving it"
+    return (
+        f"this AiClient was entered in task {entered.name!r}, which {state}, and "
+        f"left in task {here.name!r}: its connections are closed now, but only the "
+        "task that entered a client can leave it (the client's task group belongs "
+        "to that task). Enter and leave it in one task: `async with AiClient(...) "
+        "as client:` around the code that uses it, in a lifespan function "
+        "(Starlette/FastAPI `lifespan=`) rather than separate startup and shutdown "
+        "callbacks, or an AsyncExitStack entered and closed in that one task"
+    )
+
+
 def _int_or_none(value: bytes) -> int | None:
     try:
         return int(value)
@@ -125,6 +149,10 @@ class Engine:
         self.retry: RetryPolicy | None = options.retry
         self.state = ClientState.UNOPENED
         self.limiter: anyio.CapacityLimiter | None = None
+        # The task that entered the client: it owns the transport's task group,
+        # which keeps a reference to it (anyio's cancel scope, trio's nursery),
+        # so no other task can get its id while we compare against it.
+        self._entered_in: TaskInfo | None = None
         self._max_response = options.max_response_bytes
         self._max_event = options.max_event_bytes
         # The transport (httpcore, h2, and trio through httpcore) loads on first
@@ -162,6 +190,7 @@ class Engine:
                 provider=self.provider.id,
             )
         await self.transport.__aenter__()
+        self._entered_in = anyio.get_current_task()
         limit = self.settings.options.max_concurrency
         self.limiter = anyio.CapacityLimiter(limit) if limit else None
         self.state = ClientState.OPEN
@@ -172,12 +201,35 @@ class Engine:
         e: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close everything (``AiClient.__aexit__``)."""
+        """Close everything and leave the task group (``AiClient.__aexit__``).
+
+        In a task other than the one that entered the client, only the
+        connections are closed (which ends their tasks); the task group is left
+        alone, since exiting it there corrupts the cancel-scope stack of both
+        tasks.
+
+        Raises:
+            ClientStateError: called in another task than the one that entered
+                the client, with no exception in flight (one in flight, above
+                all a cancellation, propagates unchanged).
+        """
         self.state = ClientState.CLOSED
+        entered = self._entered_in
+        if entered is not None:
+            here = anyio.get_current_task()
+            if here.id != entered.id:
+                await self.transport.aclose()  # shielded
+                if e is None:
+                    raise ClientStateError(
+                        _left_elsewhere(entered, here), provider=self.provider.id
+                    )
+                return
+        self._entered_in = None
         await self.transport.__aexit__(et, e, tb)
 
     async def aclose(self) -> None:
-        """Close every connection; idempotent and shielded inside the transport."""
+        """Close every connection; idempotent and shielded inside the transport.
+        Any task may call it; the task group is left by :meth:`exit`."""
         self.state = ClientState.CLOSED
         await self.transport.aclose()
 
