@@ -3,9 +3,9 @@
 ``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
 
 Runs, in order: ``bench_decode`` and ``bench_families`` (in this process),
-``bench_import``, ``bench_throughput``, ``bench_stream`` and ``bench_batch``
-(fresh interpreters for every sample / client). Loopback only; a full run takes about 7 minutes on 2
-cores, ``--quick`` about one. Exit status 1 if a benchmark crashed; missed
+``bench_import``, ``bench_throughput``, ``bench_stream``, ``bench_batch`` and
+``bench_cli`` (fresh interpreters for every sample / client). Loopback only; a full run takes about 10 minutes on 2
+cores (``bench_cli`` about 3 of them), ``--quick`` about two. Exit status 1 if a benchmark crashed; missed
 targets are reported, not failed on.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_batch
+import bench_cli
 import bench_decode
 import bench_families
 import bench_import
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput", bench_throughput),
         ("stream", bench_stream),
         ("batch", bench_batch),
+        ("cli", bench_cli),
     ):
         print()
         try:

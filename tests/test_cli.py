@@ -3,6 +3,7 @@ server named by the environment, as a user would run them."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ import anyio
 import pytest
 
 from ailib_sc._cli import main
+from ailib_sc._cli._parser import build_parser
 from ailib_sc.testing import FakeProviderServer
 
 pytestmark = pytest.mark.anyio
@@ -72,41 +74,76 @@ async def test_chat_and_models_use_the_provider_env(anyio_backend: str) -> None:
         ]
         env["OPENAI_API_KEY"] = "sk-wrong"
         code, out, err = await _run("chat", "x", env=env)
-        assert code == 1
+        assert (code, out) == (3, "")
         assert err.startswith("error: AuthenticationError: ")
+        assert err.endswith(
+            "; check OPENAI_API_KEY, or name the variable that holds the key with "
+            "--api-key-env\n"
+        )
+        assert err.count("\n") == 1  # one line, no traceback
         assert "sk-wrong" not in err
 
 
-async def test_missing_key_names_the_variable(anyio_backend: str) -> None:
+async def test_missing_key_names_the_variable_and_the_flag(anyio_backend: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GROQ_API_KEY"}
-    code, _, err = await _run("chat", "--provider", "groq", "x", env=env)
-    assert code == 1
-    assert "set GROQ_API_KEY" in err
+    code, out, err = await _run("chat", "--provider", "groq", "x", env=env)
+    assert (code, out) == (3, "")
+    assert err == (
+        "error: no API key for provider 'groq': set GROQ_API_KEY, or name the "
+        "variable that holds it with --api-key-env\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("argv", "usage"),
     [
-        ([], "usage: ailib-sc [-h] [--backend {asyncio,trio}] {demo,chat,models} ..."),
-        (["demo"], "usage: ailib-sc demo [-h]"),
+        ([], "usage: ailib-sc [-h] [-p PROVIDER] [-m MODEL] [--base-url URL]"),
+        (
+            ["demo"],
+            "usage: ailib-sc demo [-h] [-p PROVIDER] [-m MODEL] [--base-url URL]",
+        ),
         (
             ["chat"],
-            "usage: ailib-sc chat [-h] [--provider PROVIDER] [--model MODEL] prompt",
+            "usage: ailib-sc chat [-h] [--system TEXT] [--stream] [--temperature T]",
         ),
-        (["models"], "usage: ailib-sc models [-h] [--provider PROVIDER]"),
+        (
+            ["models"],
+            "usage: ailib-sc models [-h] [-p PROVIDER] [-m MODEL] [--base-url URL]",
+        ),
+        (
+            ["batch"],
+            "usage: ailib-sc batch [-h] -o OUTPUT [-c N] [--smart] [--max-concurrency N]",
+        ),
+        (["serve-fake"], "usage: ailib-sc serve-fake [-h]"),
     ],
-    ids=["main", "demo", "chat", "models"],
+    ids=["main", "demo", "chat", "models", "batch", "serve-fake"],
 )
 def test_help_is_plain_text(
     argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--help shows no reST markup (``literals``, :class:`roles`): the module
-    docstring is written for Sphinx and must not leak into the terminal."""
+    docstring is written for Sphinx and must not leak into the terminal. Every
+    page ends with the exit status table."""
     with pytest.raises(SystemExit) as info:
         main([*argv, "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(usage + "\n")
+    assert out.startswith(usage)
     assert "`" not in out
     assert re.search(r":(class|meth|func|exc|attr|mod|doc|ref):", out) is None
     assert "::" not in out
+    table = out[out.index("exit status:") :]
+    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "130"):
+        assert f"\n  {code}" in table
+
+
+def test_every_flag_has_help() -> None:
+    parser = build_parser()
+    subparsers = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for name, sub in [("ailib-sc", parser), *subparsers.choices.items()]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest}"
