@@ -394,3 +394,25 @@ async def test_ordered_writer_holds_early_lines_and_bounds_what_is_pending(
         assert (stats.ok, stats.failed) == (0, 3)
     finally:
         os.close(fd)
+
+
+def test_the_testing_server_names_a_taken_port() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "ailib_sc.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: port {port} on 127.0.0.1 is already in use: stop what is using it, "
+        "or pick another with --port (--port 0 takes any free port)\n"
+    )

@@ -15,6 +15,7 @@ counters only, for long benchmark runs.
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 
@@ -183,7 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         anyio.run(_serve, args, backend=args.backend)
     except KeyboardInterrupt:
         pass  # a second Ctrl-C while shutting down
-    except (OSError, RuntimeError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {args.port} on {args.host} is already in use: stop "
+                "what is using it, or pick another with --port (--port 0 takes "
+                "any free port)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
