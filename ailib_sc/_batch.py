@@ -307,7 +307,8 @@ async def run_batch(
 class BatchStream:
     """Results of a batch as they complete: ``async for index, result in stream``.
 
-    Memory stays bounded whatever the input size: at most ``concurrency`` items
+    ``index`` is the item's position in the input (0 for the first request the
+    input yields), whatever order the results complete in. Memory stays bounded whatever the input size: at most ``concurrency`` items
     are in flight and ``concurrency`` finished results wait for you; the input
     (a list, any iterable or an async iterable) is read only as fast as results
     are taken. Leaving the ``async with`` block early cancels the items in flight

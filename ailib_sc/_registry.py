@@ -140,6 +140,10 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     def replace(self, **changes: Any) -> "ProviderConfig":
         """A copy with ``changes`` applied: ``cfg.replace(default_model="x")``.
 
+        The environment still overrides a row's ``base_url`` through its
+        ``base_url_env`` (``OPENAI_BASE_URL``...): to pin the URL, replace both,
+        ``cfg.replace(base_url="https://...", base_url_env=None)``.
+
         Raises:
             TypeError: a name that is not a field.
         """
