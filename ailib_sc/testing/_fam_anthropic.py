@@ -32,7 +32,6 @@ template below names its file.
 
 from __future__ import annotations
 
-import hmac
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
@@ -50,6 +49,7 @@ from ailib_sc.testing._fam_anthropic_replies import (
     render_message,
     render_stream,
 )
+from ailib_sc.testing._family import same_key
 from ailib_sc.testing._replies import (
     ChatStreamRequest,
     decode_json,
@@ -134,10 +134,7 @@ class AnthropicFamily:
     stream_headers: dict[str, str] = STREAM_HEADERS
 
     def authorised(self, request: RecordedRequest, api_key: str) -> bool:
-        given = request.header("x-api-key")
-        return given is not None and hmac.compare_digest(
-            given.encode("latin-1"), api_key.encode()
-        )
+        return same_key(request.header("x-api-key"), api_key)
 
     def rate_key(self, request: RecordedRequest) -> str:
         return request.header("x-api-key") or ""

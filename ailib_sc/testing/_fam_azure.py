@@ -29,12 +29,11 @@ with the Azure fields added.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import secrets
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
-from ailib_sc.testing._family import apply_faults
+from ailib_sc.testing._family import apply_faults, same_key
 from ailib_sc.testing._faults import openai_rate_limit_message
 from ailib_sc.testing._replies import (
     ChatStreamRequest,
@@ -126,10 +125,7 @@ class AzureFamily:
     stream_headers: dict[str, str] = STREAM_HEADERS
 
     def authorised(self, request: RecordedRequest, api_key: str) -> bool:
-        given = request.header("api-key")
-        return given is not None and hmac.compare_digest(
-            given.encode("latin-1"), api_key.encode()
-        )
+        return same_key(request.header("api-key"), api_key)
 
     def rate_key(self, request: RecordedRequest) -> str:
         return request.header("api-key") or ""

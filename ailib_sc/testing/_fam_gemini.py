@@ -38,7 +38,6 @@ quoted in public bug reports (named on each).
 from __future__ import annotations
 
 import base64
-import hmac
 import secrets
 import urllib.parse
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from ailib_sc.testing._fam_gemini_reply import (
     thought_signature,
     unary_reply,
 )
+from ailib_sc.testing._family import same_key
 from ailib_sc.testing._replies import ECHO_PREFIX, ChatStreamRequest, encode_json
 
 if TYPE_CHECKING:
@@ -123,10 +123,7 @@ class GeminiFamily:
     unauthorised_status: int = 400
 
     def authorised(self, request: RecordedRequest, api_key: str) -> bool:
-        given = _given_key(request)
-        return given is not None and hmac.compare_digest(
-            given.encode("latin-1"), api_key.encode()
-        )
+        return same_key(_given_key(request), api_key)
 
     def rate_key(self, request: RecordedRequest) -> str:
         return _given_key(request) or ""

@@ -53,6 +53,7 @@ __all__ = [
     "RouteContext",
     "apply_faults",
     "bearer_authorised",
+    "same_key",
     "family_for",
     "load_families",
 ]
@@ -147,12 +148,17 @@ def apply_faults(
     return events
 
 
+def same_key(given: str | None, api_key: str) -> bool:
+    """Whether a key read from a request (None: absent) is ``api_key``,
+    compared in constant time."""
+    return given is not None and hmac.compare_digest(
+        given.encode("latin-1"), api_key.encode()
+    )
+
+
 def bearer_authorised(request: RecordedRequest, api_key: str) -> bool:
     """``Authorization: Bearer <api_key>``, compared in constant time."""
-    given = request.header("authorization")
-    return given is not None and hmac.compare_digest(
-        given.encode("latin-1"), f"Bearer {api_key}".encode()
-    )
+    return same_key(request.header("authorization"), f"Bearer {api_key}")
 
 
 class OpenAIFamily:
