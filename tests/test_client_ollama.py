@@ -33,7 +33,7 @@ from ailib_sc import (
     Tool,
 )
 
-from .conftest import API_KEY, Served, serving
+from .conftest import API_KEY, Served, drain, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -343,3 +343,24 @@ async def test_a_malformed_line_is_a_decode_error(served: Served) -> None:
             async with client.chat_completion_stream(REQ) as stream:
                 async for _ in stream:
                     pass
+
+
+async def test_a_stream_cut_inside_its_last_line_is_incomplete(served: Served) -> None:
+    # The body ends in the middle of an NDJSON line: the stream was cut short,
+    # which is IncompleteStreamError (with what arrived), not a decode error.
+    first = (
+        b'{"model":"llama3.2","created_at":"2023-08-04T08:52:19.385406455-07:00",'
+        b'"message":{"role":"assistant","content":"The"},"done":false}\n'
+    )
+    served.server.script(
+        200,
+        body=(first, b'{"model":"llama3.2","created_at":"2023-08-04T08:5'),
+        headers={"content-type": "application/x-ndjson"},
+        path="/ollama/api/chat",
+    )
+    async with ollama(served) as client:
+        with pytest.raises(IncompleteStreamError) as info:
+            await drain(client, REQ)
+    assert info.value.message.startswith("the stream ended inside its last event")
+    assert info.value.partial is not None
+    assert info.value.partial.first_text() == "The"
