@@ -57,6 +57,7 @@ from ._errors import (
 from ._registry import provider_names
 from ._retry import retrying
 from ._sse import JSONBlockSSEDecoder, NDJSONEvents, SSEDecoder
+from ._tasks import ONE_TASK_FIX, task_running
 from ._types import CallStats, ClientState
 from ._validate import check_capabilities, validate_request
 from ._wire import load_codec
@@ -112,16 +113,12 @@ class Call:
 
 def _left_elsewhere(entered: TaskInfo, here: TaskInfo) -> str:
     """The message for a client left in another task than the one that entered it."""
-    running = any(task.id == entered.id for task in anyio.get_running_tasks())
-    state = "is still running" if running else "ended without leaving it"
+    state = "is still running" if task_running(entered) else "ended without leaving it"
     return (
         f"this AiClient was entered in task {entered.name!r}, which {state}, and "
         f"left in task {here.name!r}: its connections are closed now, but only the "
         "task that entered a client can leave it (the client's task group belongs "
-        "to that task). Enter and leave it in one task: `async with AiClient(...) "
-        "as client:` around the code that uses it, in a lifespan function "
-        "(Starlette/FastAPI `lifespan=`) rather than separate startup and shutdown "
-        "callbacks, or an AsyncExitStack entered and closed in that one task"
+        f"to that task). {ONE_TASK_FIX}"
     )
 
 

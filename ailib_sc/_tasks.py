@@ -13,7 +13,20 @@ from __future__ import annotations
 import anyio
 import anyio.abc
 
-__all__ = ["enter_task_group", "leave_task_group"]
+__all__ = ["ONE_TASK_FIX", "enter_task_group", "leave_task_group", "task_running"]
+
+#: The end of every error about a context manager used across tasks.
+ONE_TASK_FIX = (
+    "Enter and leave it in one task: `async with AiClient(...) as client:` around "
+    "the code that uses it, in a lifespan function (Starlette/FastAPI "
+    "`lifespan=`) rather than separate startup and shutdown callbacks, or an "
+    "AsyncExitStack entered and closed in that one task"
+)
+
+
+def task_running(task: anyio.TaskInfo) -> bool:
+    """Whether ``task`` is still running (walks every task: not for hot paths)."""
+    return any(t.id == task.id for t in anyio.get_running_tasks())
 
 
 async def enter_task_group() -> anyio.abc.TaskGroup:

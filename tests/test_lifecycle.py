@@ -230,6 +230,46 @@ async def test_an_anyio_task_that_ends_inside_the_client(
         await assert_no_new_tasks(baseline)
 
 
+@pytest.mark.parametrize("protocol", ["http1", "h2c", "h2-tls"])
+async def test_requests_after_the_entering_task_ended(
+    anyio_backend: str, protocol: str
+) -> None:
+    # The task that entered the client ended inside it. A request that needs a
+    # new HTTP/2 connection (whose reader and writer tasks would go into that
+    # task's dead task group) is refused with the fix; it used to hang on
+    # asyncio. HTTP/1.1 needs no task and keeps working.
+    async with serving(protocol) as served:
+        client = served.client()
+
+        async def startup() -> None:
+            await client.__aenter__()
+
+        assert await run_task(startup, "startup callback") == [RuntimeError]
+        with anyio.fail_after(10):
+            if served.http_version == "HTTP/1.1":
+                response = await client.chat_completion(request())
+                assert response.choices[0].message.content == REPLY
+                assert len(served.server.requests) == 1
+            else:
+                with pytest.raises(ClientStateError) as info:
+                    await client.chat_completion(request())
+                assert str(info.value) == (
+                    "this AiClient was entered in task 'startup callback', which "
+                    "ended without leaving it, so it cannot open HTTP/2 connections "
+                    "(their reader and writer tasks belong to that task's task "
+                    "group). Enter and leave it in one task: `async with "
+                    "AiClient(...) as client:` around the code that uses it, in a "
+                    "lifespan function (Starlette/FastAPI `lifespan=`) rather than "
+                    "separate startup and shutdown callbacks, or an AsyncExitStack "
+                    "entered and closed in that one task (provider=fake)"
+                )
+                assert served.server.requests == []
+                assert client.statistics().connections == 0  # none was opened
+        with pytest.raises(ClientStateError):
+            await client.__aexit__(None, None, None)
+        assert_closed(client)
+
+
 @pytest.mark.parametrize("protocol", ["http1", "h2c"])
 async def test_left_elsewhere_while_the_entering_task_is_inside(
     anyio_backend: str, protocol: str

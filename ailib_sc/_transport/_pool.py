@@ -50,6 +50,8 @@ from ._h2 import PING_AFTER, ConnState, H2Connection
 from ._response import H1Response, H2Response, Response
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import httpcore
 
     from .._config import Timeouts
@@ -81,10 +83,12 @@ class OriginPool:
         pool_size: int,
         idle_timeout: float,
         close_timeout: float,
+        check_tg: Callable[[], None],
     ) -> None:
         self.origin = origin
         self.mode = mode if proxy is None or origin.scheme == "https" else Mode.H1
         self._tg = tg
+        self._check_tg = check_tg
         self._backend = backend
         self._ssl_context = ssl_context
         self._proxy = proxy
@@ -246,6 +250,7 @@ class OriginPool:
     async def _open_first_or_next(self, timeouts: Timeouts) -> H2Connection | None:
         event = self._connecting = anyio.Event()
         try:
+            self._check_tg()  # before connecting: the connection would need tasks
             stream, alpn = await open_stream(
                 self._backend,
                 self.origin,

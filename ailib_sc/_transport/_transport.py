@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.abc
 
-from .._errors import ClientClosedError
-from .._tasks import enter_task_group, leave_task_group
+from .._errors import ClientClosedError, ClientStateError
+from .._tasks import ONE_TASK_FIX, enter_task_group, leave_task_group, task_running
 from .._types import PoolStatistics
 from ._connect import Origin, Proxy, bypass_proxy, make_ssl_context, network_backend
 from ._pool import Mode, OriginPool
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     import ssl
     from types import TracebackType
 
-    import anyio.abc
     import httpcore
 
     from .._config import Settings, Timeouts
@@ -51,12 +51,14 @@ class Transport:
         self._ssl_args = (opts.verify, opts.ca_file, opts.ssl_context, alpn)
         self._pools: dict[Origin, OriginPool] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self._owner: anyio.TaskInfo | None = None  # the task that entered _tg
         self._backend: httpcore.AsyncNetworkBackend | None = None
         self._closed = False
 
     async def __aenter__(self) -> Transport:
         self._backend = network_backend()
         self._tg = await enter_task_group()
+        self._owner = anyio.get_current_task()
         return self
 
     async def __aexit__(
@@ -107,9 +109,26 @@ class Transport:
             pool_size=self._pool_size,
             idle_timeout=self._idle_timeout,
             close_timeout=self._close_timeout,
+            check_tg=self._check_owner,
         )
         self._pools[origin] = pool
         return pool
+
+    def _check_owner(self) -> None:
+        """Before tasks are started in the task group: raise if the task that
+        entered it has ended (a task group whose task is gone cannot run them).
+
+        Raises:
+            ClientStateError: that task ended without leaving the client.
+        """
+        owner = self._owner
+        if owner is not None and not task_running(owner):
+            raise ClientStateError(
+                f"this AiClient was entered in task {owner.name!r}, which ended "
+                "without leaving it, so it cannot open HTTP/2 connections (their "
+                "reader and writer tasks belong to that task's task group). "
+                + ONE_TASK_FIX
+            )
 
     async def request(
         self,
