@@ -28,7 +28,6 @@ import msgspec
 
 from ._errors import (
     AiLibError,
-    ConfigurationError,
     OverloadedError,
     RateLimitError,
     RequestRefusedError,
@@ -260,13 +259,7 @@ async def run_batch(
     results: list[BatchItem | None] | None,
 ) -> BatchResults:
     """Run ``requests`` and return one result per input, in order."""
-    items = list(requests)
-    # AiClient checked both are ints >= 1 (the defaults for None included).
-    if maximum < concurrency:
-        raise ConfigurationError(
-            f"batch concurrency must be <= max_concurrency ({maximum}), got "
-            f"initial_concurrency={concurrency}"
-        )
+    items = list(requests)  # AiClient checked 1 <= concurrency <= maximum
     out = BatchResults([None] * len(items))  # type: ignore[list-item]
     slots: list[BatchItem | None] = out if results is None else results  # type: ignore[assignment]
     if results is not None:
@@ -308,13 +301,18 @@ class BatchStream:
     """Results of a batch as they complete: ``async for index, result in stream``.
 
     ``index`` is the item's position in the input (0 for the first request the
-    input yields), whatever order the results complete in. Memory stays bounded whatever the input size: at most ``concurrency`` items
-    are in flight and ``concurrency`` finished results wait for you; the input
-    (a list, any iterable or an async iterable) is read only as fast as results
-    are taken. Leaving the ``async with`` block early cancels the items in flight
-    (and closes an async generator given as input); results already taken are
-    yours. If reading the input fails, iteration raises
-    that exception after the results that completed before it.
+    input yields), whatever order the results complete in. Memory stays bounded
+    whatever the input size: at most ``concurrency`` items (``max_concurrency``
+    for a smart stream) are in flight and as many finished results wait for
+    you; the input (a list, any iterable or an async iterable) is read only as
+    fast as results are taken. Leaving the ``async with`` block early cancels
+    the items in flight (and closes an async generator given as input); results
+    already taken are yours. If reading the input fails, iteration raises that
+    exception after the results that completed before it.
+
+    Attributes:
+        submitted: requests taken from the input so far.
+        completed: results handed to the channel so far.
     """
 
     def __init__(
@@ -324,24 +322,67 @@ class BatchStream:
         | AsyncIterable[ChatCompletionRequest],
         concurrency: int,
         policy: RetryPolicy | None,
+        *,
+        adaptive: bool = False,
+        maximum: int | None = None,
     ) -> None:
         self._engine = engine
         self._requests = requests
-        self._concurrency = concurrency
+        self._slots = concurrency if maximum is None else maximum
         self._policy = policy
+        self._ctrl = _Controller(
+            anyio.CapacityLimiter(concurrency), adaptive=adaptive, maximum=self._slots
+        )
         self._tg: anyio.abc.TaskGroup | None = None
         self._feed_error: BaseException | None = None
         send, recv = anyio.create_memory_object_stream[tuple[int, BatchItem]](
-            concurrency
+            self._slots
         )
         self._send = send
         self._recv = recv
+        self._started: float | None = None
+        self._ended: float | None = None
         self.submitted = 0
         self.completed = 0
+        self._succeeded = 0
+
+    @property
+    def concurrency(self) -> int:
+        """The concurrency limit now (fixed for a plain stream, adapting for a
+        smart one)."""
+        return self._ctrl.limit
+
+    def statistics(self) -> BatchStatistics:
+        """What the stream did so far (all of it once iteration ended).
+
+        ``requests`` counts the requests taken from the input, ``succeeded`` and
+        ``failed`` the results completed; ``elapsed`` runs from ``__aenter__`` to
+        the end of the input's last result (or to now).
+        """
+        ctrl = self._ctrl
+        if self._started is None:
+            elapsed = 0.0
+        else:
+            end = anyio.current_time() if self._ended is None else self._ended
+            elapsed = end - self._started
+        return BatchStatistics(
+            requests=self.submitted,
+            succeeded=self._succeeded,
+            failed=self.completed - self._succeeded,
+            attempts=ctrl.attempts,
+            retries=ctrl.retries,
+            throttled=ctrl.throttled,
+            initial_concurrency=ctrl.initial,
+            final_concurrency=ctrl.limit,
+            peak_concurrency=ctrl.peak,
+            rate_limit_wait=ctrl.waited,
+            elapsed=elapsed,
+        )
 
     async def __aenter__(self) -> BatchStream:
         self._engine.check_open()
         self._tg = await enter_task_group()
+        self._started = anyio.current_time()
         self._tg.start_soon(self._feed)
         return self
 
@@ -356,19 +397,16 @@ class BatchStream:
         self._recv.close()
 
     async def _feed(self) -> None:
-        engine, policy = self._engine, self._policy
-        ctrl = _Controller(
-            anyio.CapacityLimiter(self._concurrency),
-            adaptive=False,
-            maximum=self._concurrency,
-        )
-        slots = anyio.Semaphore(self._concurrency)
+        engine, policy, ctrl = self._engine, self._policy, self._ctrl
+        slots = anyio.Semaphore(self._slots)
 
         async def item(i: int, request: ChatCompletionRequest) -> None:
             try:
                 result = await _guarded_item(engine, i, request, policy, ctrl)
                 await self._send.send((i, result))
                 self.completed += 1
+                if isinstance(result, ChatCompletionResponse):
+                    self._succeeded += 1
             finally:
                 slots.release()
 
@@ -403,6 +441,8 @@ class BatchStream:
         try:
             return await self._recv.receive()
         except anyio.EndOfStream:
+            if self._ended is None:
+                self._ended = anyio.current_time()
             if self._feed_error is not None:
                 raise self._feed_error from None
             raise StopAsyncIteration from None

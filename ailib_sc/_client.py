@@ -65,6 +65,19 @@ def _concurrency(value: int | None, name: str, default: int) -> int:
     return value
 
 
+def _smart_limits(initial: int | None, maximum: int | None) -> tuple[int, int]:
+    """A smart batch's (initial, maximum) concurrency: None takes 8 (at most the
+    maximum) and 64."""
+    top = _concurrency(maximum, "max_concurrency", 64)
+    start = _concurrency(initial, "initial_concurrency", min(8, top))
+    if start > top:
+        raise ConfigurationError(
+            f"initial_concurrency must be <= max_concurrency ({top}), got {start}; "
+            "lower initial_concurrency or raise max_concurrency"
+        )
+    return start, top
+
+
 class AiClient:
     """One async client for one provider, for trio and asyncio alike.
 
@@ -358,7 +371,8 @@ class AiClient:
     ) -> BatchResults:
         """Like :meth:`chat_completion_batch`, choosing and adapting concurrency.
 
-        Concurrency starts at ``initial_concurrency`` (None: 8) and follows AIMD
+        Concurrency starts at ``initial_concurrency`` (None: 8, or
+        ``max_concurrency`` if lower) and follows AIMD
         between 1 and ``max_concurrency`` (None: 64): +1 per window of
         successes, halved on 429, 503, 529 and timeouts. A ``Retry-After``
         (seconds or HTTP date, capped by the policy's ``max_retry_after``)
@@ -375,8 +389,7 @@ class AiClient:
         from ._batch import SMART_POLICY, run_batch
 
         self._engine.check_open()
-        maximum = _concurrency(max_concurrency, "max_concurrency", 64)
-        initial = _concurrency(initial_concurrency, "initial_concurrency", 8)
+        initial, maximum = _smart_limits(initial_concurrency, max_concurrency)
         policy = retry if retry is not None else SMART_POLICY
         return await run_batch(
             self._engine,
@@ -412,6 +425,41 @@ class AiClient:
         limit = _concurrency(concurrency, "concurrency", DEFAULT_BATCH_CONCURRENCY)
         policy = retry if retry is not None else self._engine.retry
         return BatchStream(self._engine, requests, limit, policy)
+
+    def chat_completion_batch_stream_smart(
+        self,
+        requests: Iterable[ChatCompletionRequest]
+        | AsyncIterable[ChatCompletionRequest],
+        *,
+        initial_concurrency: int | None = None,
+        max_concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> BatchStream:
+        """:meth:`chat_completion_batch_stream` with the smart batch's controller:
+        results as they complete, concurrency adapting as in
+        :meth:`chat_completion_batch_smart` (AIMD from ``initial_concurrency``,
+        None: 8 or ``max_concurrency`` if lower, up to ``max_concurrency``,
+        None: 64; Retry-After pauses the
+        whole stream; retryable failures retried, default policy 6 attempts)::
+
+            async with client.chat_completion_batch_stream_smart(reqs) as results:
+                async for index, result in results:
+                    print(index, results.concurrency)
+
+        Memory stays bounded by ``max_concurrency``: that many requests may be
+        read from the input and waiting for a permit. ``results.statistics()``
+        reports what the stream did so far. See :class:`BatchStream`.
+
+        Raises:
+            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency.
+        """
+        from ._batch import SMART_POLICY, BatchStream
+
+        initial, maximum = _smart_limits(initial_concurrency, max_concurrency)
+        policy = retry if retry is not None else SMART_POLICY
+        return BatchStream(
+            self._engine, requests, initial, policy, adaptive=True, maximum=maximum
+        )
 
 
 AiClient.__module__ = "ailib_sc"

@@ -214,10 +214,21 @@ async def test_bad_concurrency(h1_server: Served) -> None:
         )
         with pytest.raises(ConfigurationError, match="max_concurrency must be"):
             await client.chat_completion_batch_smart([req(0)], max_concurrency=0)
-        with pytest.raises(ConfigurationError, match=r"batch concurrency must be"):
+        with pytest.raises(ConfigurationError) as info:
             await client.chat_completion_batch_smart(
                 [req(0)], initial_concurrency=9, max_concurrency=4
             )
+        assert str(info.value) == (
+            "initial_concurrency must be <= max_concurrency (4), got 9; lower "
+            "initial_concurrency or raise max_concurrency"
+        )
+        with pytest.raises(ConfigurationError) as info:
+            client.chat_completion_batch_stream_smart(
+                [req(0)], initial_concurrency=5, max_concurrency=4
+            )
+        assert str(info.value).startswith(
+            "initial_concurrency must be <= max_concurrency (4), got 5;"
+        )
         with pytest.raises(ConfigurationError, match="concurrency must be an int"):
             client.chat_completion_batch_stream([req(0)], concurrency=True)
 
@@ -239,6 +250,26 @@ async def test_concurrency_none_means_the_default(h2_server: Served) -> None:
     assert smart.statistics is not None
     assert smart.statistics.initial_concurrency == 8
     assert [i for i, _ in streamed] == [0]
+
+
+async def test_smart_initial_concurrency_defaults_to_8_or_the_maximum(
+    h2_server: Served,
+) -> None:
+    # A max_concurrency below 8 used to be refused unless initial_concurrency
+    # was given too (the default 8 was above it).
+    async with h2_server.client() as client:
+        low = await client.chat_completion_batch_smart([req(0)], max_concurrency=4)
+        high = await client.chat_completion_batch_smart([req(0)], max_concurrency=9)
+        async with client.chat_completion_batch_stream_smart(
+            [req(0)], max_concurrency=2
+        ) as stream:
+            assert stream.concurrency == 2
+            assert [i async for i, _ in stream] == [0]
+    assert low.statistics is not None
+    assert high.statistics is not None
+    assert low.statistics.initial_concurrency == 4
+    assert high.statistics.initial_concurrency == 8
+    assert stream.statistics().initial_concurrency == 2
 
 
 async def test_empty_batch(h1_server: Served) -> None:
@@ -335,6 +366,80 @@ async def test_batch_stream_memory_is_bounded(h2_server: Served) -> None:
                     break
         stats = client.statistics()
     assert pulled < 70  # leaving early stopped reading the input
+    assert (stats.in_use, stats.active_streams) == (0, 0)
+
+
+async def test_smart_batch_stream_ties_indices_through_failures_and_retries(
+    echoing: Served,
+) -> None:
+    # The smart batch's mix (retryable 503/429, final 400, local rejections)
+    # as completed results: every index once, each with its own item's result,
+    # and the same statistics the list form reports.
+    server = echoing.server
+    server.script(503, times=4)
+    server.script(400, times=2)
+    server.script(429, times=4)
+    policy = RetryPolicy(max_attempts=20, base_delay=0.001, max_delay=0.005)
+
+    async def source() -> AsyncIterator[ChatCompletionRequest]:
+        for i in range(60):
+            yield req(i, temperature=9.0 if i % 7 == 0 else None)
+
+    got: dict[int, object] = {}
+    async with echoing.client(max_concurrency=8) as client:
+        async with client.chat_completion_batch_stream_smart(
+            source(), initial_concurrency=4, max_concurrency=8, retry=policy
+        ) as results:
+            async for index, result in results:
+                assert index not in got
+                got[index] = result
+        assert_clean(client, 8)
+    assert sorted(got) == list(range(60))
+    rejected = 0
+    for i, r in got.items():
+        if i % 7 == 0:
+            assert isinstance(r, InvalidRequestError), (i, r)
+            assert r.attempts == 0
+        elif isinstance(r, BadRequestError):
+            rejected += 1
+        else:
+            assert text_of(r) == echo(i), i
+    assert rejected == 2
+    s = results.statistics()
+    assert (s.requests, s.succeeded, s.failed) == (60, 60 - 9 - 2, 9 + 2)
+    assert (s.retries, s.throttled) == (8, 8)
+    assert s.attempts == len(server.requests) == 60 - 9 + 8
+    assert s.initial_concurrency == 4
+    assert 1 <= s.final_concurrency <= s.peak_concurrency <= 8
+    assert results.concurrency == s.final_concurrency
+
+
+async def test_smart_batch_stream_memory_is_bounded_by_the_maximum(
+    h2_server: Served,
+) -> None:
+    pulled = 0
+
+    async def source() -> AsyncIterator[ChatCompletionRequest]:
+        nonlocal pulled
+        for i in range(10_000):
+            pulled += 1
+            yield req(i)
+
+    async with h2_server.client() as client:
+        async with client.chat_completion_batch_stream_smart(
+            source(), initial_concurrency=2, max_concurrency=4
+        ) as results:
+            taken = 0
+            async for _index, _result in results:
+                taken += 1
+                await anyio.wait_all_tasks_blocked()
+                # Read and waiting for a permit or in flight (4) + waiting to
+                # be taken (4) + the one just taken.
+                assert pulled - taken <= 9
+                if taken == 50:
+                    break
+        stats = client.statistics()
+    assert pulled < 70
     assert (stats.in_use, stats.active_streams) == (0, 0)
 
 

@@ -366,6 +366,35 @@ async def test_interrupt_keeps_finished_lines_and_prints_the_summary(
     _check_complete(out, 10)
 
 
+async def test_smart_writes_each_result_as_it_completes(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    """--smart used to write a window's results when the whole window ended:
+    a SIGKILL while one request of the window hung lost the finished ones."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _prompts(src, 10)
+    never = anyio.Event()
+    async with FakeProviderServer(api_key=KEY, echo=True) as server:
+        server.script(200, times=3)  # the normal reply
+        server.script(200, hold_until=never, times=100)
+        args = [str(src), "-o", str(out), "--smart", "-c", "2"]
+        async with await anyio.open_process(
+            _argv(anyio_backend, *args, "--max-concurrency", "2"), env=_env(server)
+        ) as proc:
+            # Request 5 goes out once three results took their place in the
+            # results channel (two slots): the route has written one at least.
+            await server.wait_for_requests(5)
+            proc.kill()
+            await proc.wait()
+        never.set()
+        kept = _results(out)
+        assert 1 <= len(kept) <= 3
+        assert all(x["ok"] for x in kept)
+        code, _, err = await _batch(anyio_backend, _env(server), *args)
+        assert code == 0, err
+    _check_complete(out, 10)
+
+
 async def test_a_refused_key_stops_the_run_and_writes_nothing(
     tmp_path: Path, anyio_backend: str
 ) -> None:

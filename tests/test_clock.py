@@ -177,6 +177,37 @@ async def test_smart_batch_pauses_for_retry_after_exactly(cleartext: Served) -> 
     assert len(cleartext.server.requests) == 6
 
 
+async def test_smart_batch_stream_pauses_and_adapts(cleartext: Served) -> None:
+    # As completed, the smart stream behaves as the smart batch: the first
+    # request's 429 pauses every start 30 s and halves concurrency 4 -> 2; then
+    # +1 per window of successes: 2 successes -> 3, 3 -> 4, 4 -> 5, 5 -> 6
+    # (14 of the 19 or more that follow the halving).
+    cleartext.server.script(429, headers={"retry-after": "30"})
+    requests = [
+        ChatCompletionRequest(
+            model="gpt-4o-mini", messages=[Message(role=Role.USER, content=f"{i}")]
+        )
+        for i in range(20)
+    ]
+    async with cleartext.client() as client:
+        async with client.chat_completion_batch_stream_smart(
+            requests, initial_concurrency=4, max_concurrency=6
+        ) as results:
+            assert results.concurrency == 4
+            indices = sorted(
+                [i async for i, r in results if isinstance(r, ChatCompletionResponse)]
+            )
+    assert indices == list(range(20))
+    s = results.statistics()
+    assert (s.requests, s.succeeded, s.failed) == (20, 20, 0)
+    assert (s.attempts, s.retries, s.throttled) == (21, 1, 1)
+    assert (s.initial_concurrency, s.final_concurrency, s.peak_concurrency) == (4, 6, 6)
+    assert results.concurrency == 6
+    assert s.rate_limit_wait == approx_time(30.0)
+    assert s.elapsed == approx_time(30.0)
+    assert len(cleartext.server.requests) == 21
+
+
 async def test_a_429_at_the_clocks_start_halves_smart_concurrency(
     cleartext: Served,
 ) -> None:

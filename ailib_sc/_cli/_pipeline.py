@@ -18,11 +18,8 @@ line (one ``os.write``). With ``--ordered`` it holds early results until the
 lines before them are written, and the source admits no new line while
 ``--reorder-buffer`` lines are pending, which bounds that buffer too.
 
-``--smart`` runs ``chat_completion_batch_smart`` over windows of up to four
-times ``--max-concurrency`` requests (fewer when ``--ordered``'s limit or the
-input says so), each window starting at the concurrency the previous one ended
-with; its results are written when the window ends (or, when interrupted, the
-ones that finished).
+``--smart`` runs the same through ``chat_completion_batch_stream_smart``:
+results are still written as they complete, while concurrency adapts.
 
 A 401 (and a connection refused before any success) stops the run: those
 results are not written, so the rerun after the fix does those lines. SIGINT and
@@ -45,7 +42,7 @@ from .._errors import AuthenticationError, ConfigurationError, ConnectError
 from .._types import ChatCompletionResponse
 from ._common import CliFailure, ExitCode, failure_for
 from ._jsonl import line_id, parse_line, read_lines, write_line
-from ._routes import NOT_NOW, ChannelTaker, Job, NotNow, Route, RouteOptions
+from ._routes import ChannelTaker, Job, Route, RouteOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -87,9 +84,6 @@ class BatchOptions:
         return 4 * (self.max_concurrency if self.smart else self.concurrency)
 
     def route_options(self) -> RouteOptions:
-        window = 4 * self.max_concurrency
-        if self.ordered:
-            window = min(window, self.reorder_limit)
         retry = None
         if self.smart and self.retries is not None:
             retry = msgspec.structs.replace(SMART_POLICY, max_attempts=self.retries + 1)
@@ -97,7 +91,6 @@ class BatchOptions:
             concurrency=self.concurrency,
             smart=self.smart,
             max_concurrency=self.max_concurrency,
-            window=window,
             smart_retry=retry,
         )
 
@@ -187,18 +180,20 @@ class Source:
         self._pipeline = pipeline
         self._lines: Iterator[tuple[int, bytes]] = read_lines(source)
         self._held: _Line | None = None
+        self._exhausted = False  # every line read
         self._ended = False
 
-    def _read(self, budget: int) -> _Line | NotNow | None:
-        """The next line that needs work; None at the end; NOT_NOW after
-        ``budget`` lines skipped as done."""
+    def _read(self, budget: int) -> _Line | None:
+        """The next line that needs work; None at the end (then
+        :attr:`_exhausted`) or after ``budget`` lines skipped as done (time
+        for a checkpoint)."""
         p = self._pipeline
         for lineno, raw in self._lines:
             key = line_id(raw, lineno)
             if key in p.done:
                 budget -= 1
                 if not budget:
-                    return NOT_NOW
+                    return None
                 continue
             parsed = parse_line(raw, lineno, p.model)
             if parsed.error is not None:
@@ -208,6 +203,7 @@ class Source:
                 err = ConfigurationError(f"line {lineno}: {route.message}", attempts=0)
                 return _Line(lineno, key, None, None, err)
             return _Line(lineno, key, parsed.request, route, None)
+        self._exhausted = True
         return None
 
     def end(self) -> None:
@@ -216,50 +212,35 @@ class Source:
             self._ended = True
             self._pipeline.close_channels()
 
-    async def take(self, *, wait: bool) -> Job | NotNow | None:
+    async def take(self) -> Job | None:
         """The main route's next job (see :class:`~ailib_sc._cli._routes.Taker`)."""
         p, writer = self._pipeline, self._pipeline.writer
         while not self._ended:
             line = self._held
             if line is None:
-                found = self._read(_SKIP_CHECKPOINT)
-                if found is NOT_NOW:
+                line = self._read(_SKIP_CHECKPOINT)
+                if line is None and not self._exhausted:
                     await anyio.lowlevel.checkpoint()
                     continue
-                if found is None or p.fatal is not None:
+                if line is None or p.fatal is not None:
                     break
-                assert isinstance(found, _Line)
-                line = self._held = found
+                self._held = line
             if not writer.has_room():
-                if not wait:
-                    return NOT_NOW
                 await writer.wait_room()
                 continue
+            self._held = None
+            writer.admit(line.lineno)
             if line.error is not None:
-                self._held = None
-                writer.admit(line.lineno)
                 writer.put(line.lineno, line.key, line.error)
                 continue
             assert line.request is not None
             assert line.route is not None
             job = Job(line.lineno, line.key, line.request)
             if line.route is p.main:
-                self._held = None
-                writer.admit(line.lineno)
                 return job
             channel = line.route.taker
             assert isinstance(channel, ChannelTaker)
-            try:
-                channel.send.send_nowait(job)
-            except anyio.WouldBlock:
-                if not wait:
-                    return NOT_NOW
-                self._held = None
-                writer.admit(line.lineno)
-                await channel.send.send(job)
-            else:
-                self._held = None
-                writer.admit(line.lineno)
+            await channel.send.send(job)
         self.end()
         return None
 

@@ -3,14 +3,13 @@
 A route takes its jobs from a *taker*: the input itself for the flags' own
 provider (:class:`~ailib_sc._cli._pipeline.Source` reads a line each time the
 batch verb has a free slot), or a channel the source pushes to for a provider
-named by the lines. ``take(wait=False)`` returns :data:`NOT_NOW` rather than
-wait, which lets a smart window start with what is ready: a window that waited
-for more jobs could wait on the lines it holds back itself (``--ordered``).
+named by the lines. Either way the jobs go through the as-completed batch verb
+(``chat_completion_batch_stream``, or its ``_smart`` form with ``--smart``), so
+each result is written the moment it completes.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,10 +31,8 @@ if TYPE_CHECKING:
     from ._progress import RunStats
 
 __all__ = [
-    "NOT_NOW",
     "ChannelTaker",
     "Job",
-    "NotNow",
     "Result",
     "Route",
     "RouteOptions",
@@ -46,15 +43,6 @@ __all__ = [
 Result = ChatCompletionResponse | AiLibError
 # Jobs pushed ahead to a route of another provider (bounds their memory).
 _CHANNEL_BUFFER = 64
-
-
-class NotNow(enum.Enum):
-    """``take(wait=False)``: a job would need waiting for."""
-
-    NOT_NOW = "not now"
-
-
-NOT_NOW = NotNow.NOT_NOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +61,13 @@ class RouteOptions:
     concurrency: int
     smart: bool
     max_concurrency: int
-    window: int
     smart_retry: RetryPolicy | None = None  # None: the smart batch's default
 
 
 class Taker(Protocol):
     """Where a route's jobs come from; None: no more."""
 
-    async def take(self, *, wait: bool) -> Job | NotNow | None: ...
+    async def take(self) -> Job | None: ...
 
 
 class Sink(Protocol):
@@ -97,13 +84,9 @@ class ChannelTaker:
         self.send: MemoryObjectSendStream[Job] = send
         self.receive: MemoryObjectReceiveStream[Job] = receive
 
-    async def take(self, *, wait: bool) -> Job | NotNow | None:
+    async def take(self) -> Job | None:
         try:
-            if wait:
-                return await self.receive.receive()
-            return self.receive.receive_nowait()
-        except anyio.WouldBlock:
-            return NOT_NOW
+            return await self.receive.receive()
         except anyio.EndOfStream:
             return None
 
@@ -121,8 +104,8 @@ class _Feed:
         return self
 
     async def __anext__(self) -> ChatCompletionRequest:
-        job = await self._taker.take(wait=True)
-        if not isinstance(job, Job):
+        job = await self._taker.take()
+        if job is None:
             raise StopAsyncIteration
         self.jobs[self._next] = job
         self._next += 1
@@ -149,52 +132,24 @@ class Route:
         self._stats = stats
 
     async def run(self) -> None:
-        async with self.client:
-            if self._options.smart:
-                await self._run_smart()
-            else:
-                await self._run_stream()
-
-    async def _run_stream(self) -> None:
-        feed = _Feed(self.taker)
-        async with self.client.chat_completion_batch_stream(
-            feed, concurrency=self._options.concurrency
-        ) as results:
-            async for index, result in results:
-                self._sink.deliver(self, feed.jobs.pop(index), result)
-
-    async def _window(self) -> list[Job]:
-        """The next window: waits for a first job, then takes what is ready."""
-        first = await self.taker.take(wait=True)
-        if not isinstance(first, Job):
-            return []
-        jobs = [first]
-        while len(jobs) < self._options.window:
-            job = await self.taker.take(wait=False)
-            if not isinstance(job, Job):
-                break
-            jobs.append(job)
-        return jobs
-
-    async def _run_smart(self) -> None:
         options, stats = self._options, self._stats
-        concurrency = min(options.concurrency, options.max_concurrency)
-        while jobs := await self._window():
-            slots: list[Result | None] = []
-            stats.concurrency = concurrency
-            try:
-                out = await self.client.chat_completion_batch_smart(
-                    [job.request for job in jobs],
-                    initial_concurrency=concurrency,
+        feed = _Feed(self.taker)
+        async with self.client:
+            if options.smart:
+                results = self.client.chat_completion_batch_stream_smart(
+                    feed,
+                    initial_concurrency=min(
+                        options.concurrency, options.max_concurrency
+                    ),
                     max_concurrency=options.max_concurrency,
                     retry=options.smart_retry,
-                    results=slots,
                 )
-            finally:
-                # Cancelled or not, what finished is written.
-                for job, result in zip(jobs, slots, strict=False):
-                    if result is not None:
-                        self._sink.deliver(self, job, result)
-            if out.statistics is not None:
-                concurrency = out.statistics.final_concurrency
-                stats.concurrency = concurrency
+            else:
+                results = self.client.chat_completion_batch_stream(
+                    feed, concurrency=options.concurrency
+                )
+            async with results:
+                async for index, result in results:
+                    if options.smart:  # the progress line shows it as it adapts
+                        stats.concurrency = results.concurrency
+                    self._sink.deliver(self, feed.jobs.pop(index), result)
