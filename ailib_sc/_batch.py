@@ -198,9 +198,8 @@ async def _run_item(
 ) -> BatchItem:
     try:
         call = engine.prepare(request, stream=False)
-    except AiLibError as err:
+    except AiLibError as err:  # nothing was sent: attempts=0
         engine.tag(err)
-        err.attempts = 0  # nothing was sent
         return err
 
     async def attempt(n: int) -> ChatCompletionResponse:

@@ -357,15 +357,21 @@ class Engine:
             InvalidRequestError: ``request`` is malformed, or holds content the
                 family cannot carry; nothing was sent.
             ConfigurationError: a bad extra header, or ``"auto"`` unresolvable.
+
+        Each error records ``attempts=0``: nothing was sent.
         """
-        self.check_open()
-        validate_request(request)
-        caps = self.provider.capabilities
-        if not (caps.vision and caps.audio and caps.tools):
-            check_capabilities(request, self.provider.id, caps)
-        model = self.resolve_model(request.model)
-        wire = self.codec.chat_request(request, model=model, stream=stream)
-        return self._call(wire, extra_headers, model)
+        try:
+            self.check_open()
+            validate_request(request)
+            caps = self.provider.capabilities
+            if not (caps.vision and caps.audio and caps.tools):
+                check_capabilities(request, self.provider.id, caps)
+            model = self.resolve_model(request.model)
+            wire = self.codec.chat_request(request, model=model, stream=stream)
+            return self._call(wire, extra_headers, model)
+        except AiLibError as err:
+            err.attempts = 0
+            raise
 
     def _call(
         self, wire: WireRequest, extra: Mapping[str, str] | None, model: str = ""

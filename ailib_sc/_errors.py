@@ -100,7 +100,8 @@ class AiLibError(Exception):
         request_id: the provider's request id from the response headers.
         retry_after: seconds the provider asked us to wait, if it said.
         provider: provider id (``"openai"``), when known.
-        attempts: how many attempts were made before this error surfaced.
+        attempts: how many attempts were made before this error surfaced (0:
+            refused before anything was sent).
         partial: for an error that ended a stream, the response assembled from
             the chunks that arrived before it; None otherwise.
     """

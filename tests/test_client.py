@@ -291,8 +291,18 @@ async def test_wrong_key_is_authentication_error_without_key(h1_server: Served) 
 
 async def test_bad_input_fails_before_io(h1_server: Served) -> None:
     async with h1_server.client() as client:
-        with pytest.raises(InvalidRequestError, match=r"messages: is empty"):
+        with pytest.raises(InvalidRequestError, match=r"messages: is empty") as info:
             await client.chat_completion(ChatCompletionRequest(model="m", messages=[]))
+        # Nothing was sent: zero attempts, as a batch item reports (it said 1).
+        assert info.value.attempts == 0
+        empty = ChatCompletionRequest(model="m", messages=[])
+        with pytest.raises(InvalidRequestError) as info:
+            async with client.chat_completion_stream(empty):
+                pass
+        assert info.value.attempts == 0
+        [item] = await client.chat_completion_batch([empty])
+        assert isinstance(item, InvalidRequestError)
+        assert item.attempts == 0
         with pytest.raises(
             InvalidRequestError, match=r"messages\[0\]\.role: unknown role 'usr'"
         ):
