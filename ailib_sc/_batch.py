@@ -28,6 +28,7 @@ import msgspec
 
 from ._errors import (
     AiLibError,
+    ClientStateError,
     OverloadedError,
     RateLimitError,
     RequestRefusedError,
@@ -333,6 +334,8 @@ class BatchStream:
             anyio.CapacityLimiter(concurrency), adaptive=adaptive, maximum=self._slots
         )
         self._tg: anyio.abc.TaskGroup | None = None
+        self._entered_in: anyio.TaskInfo | None = None
+        self._abandoned = False  # left in another task than the entering one
         self._feed_error: BaseException | None = None
         send, recv = anyio.create_memory_object_stream[tuple[int, BatchItem]](
             self._slots
@@ -381,6 +384,7 @@ class BatchStream:
     async def __aenter__(self) -> BatchStream:
         self._engine.check_open()
         self._tg = await enter_task_group()
+        self._entered_in = anyio.get_current_task()
         self._started = anyio.current_time()
         self._tg.start_soon(self._feed)
         return self
@@ -391,11 +395,46 @@ class BatchStream:
         e: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tg, self._tg = self._tg, None
+        """Cancel what is in flight and close the stream.
+
+        Raises:
+            ClientStateError: called in another task than the one that entered
+                the stream (its items are cancelled all the same), with no
+                exception in flight.
+        """
+        tg = self._tg
+        here = anyio.get_current_task()
+        entered = self._entered_in
+        if tg is not None and entered is not None and here.id != entered.id:
+            # The task group belongs to the entering task: exiting it here would
+            # corrupt both tasks' cancel scopes (that task's own exit still
+            # can). Cancelling it is safe; the feed closes the results channel
+            # once the items have ended.
+            self._abandoned = True
+            tg.cancel_scope.cancel()
+            if e is None:
+                raise ClientStateError(
+                    f"this batch stream was entered in task {entered.name!r} and "
+                    f"left in task {here.name!r}: its items are cancelled, but only "
+                    "the task that entered it can leave it. Use `async with "
+                    "client.chat_completion_batch_stream(...) as results:` around "
+                    "the loop that reads the results, in one task",
+                    provider=self._engine.provider.id,
+                )
+            return
+        self._tg = None
         await leave_task_group(tg)
         self._recv.close()
 
     async def _feed(self) -> None:
+        try:
+            await self._run_items()
+        finally:
+            if self._abandoned:  # nobody will read the results: close here
+                self._recv.close()
+
+    async def _run_items(self) -> None:
+        """Start an item task for each request of the input, one per free slot."""
         engine, policy, ctrl = self._engine, self._policy, self._ctrl
         slots = anyio.Semaphore(self._slots)
 
@@ -439,7 +478,7 @@ class BatchStream:
     async def __anext__(self) -> tuple[int, BatchItem]:
         try:
             return await self._recv.receive()
-        except anyio.EndOfStream:
+        except (anyio.EndOfStream, anyio.ClosedResourceError):  # closed: abandoned
             if self._ended is None:
                 self._ended = anyio.current_time()
             if self._feed_error is not None:

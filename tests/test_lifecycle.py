@@ -1,4 +1,5 @@
-"""A client entered in one task and left in another (issue #11, item 8).
+"""A client (or a batch stream) entered in one task and left in another (issue
+#11, item 8).
 
 The client's task group (HTTP/2 reader and writer tasks) belongs to the task
 that entered it. Leaving the client in another task -- startup and shutdown
@@ -387,3 +388,52 @@ async def test_aclose_from_another_task_is_fine(
         assert_closed(client)
         never.set()
         await assert_no_new_tasks(baseline)
+
+
+# ------------------------------------------------------------ batch streams
+
+
+@pytest.mark.parametrize("protocol", ["http1", "h2c"])
+async def test_a_batch_stream_left_in_another_task(
+    anyio_backend: str, protocol: str
+) -> None:
+    # Another task leaves a batch stream: it gets the ClientStateError (it used
+    # to be a raw RuntimeError about cancel scopes), the items in flight are
+    # cancelled, and the entering task still reads to the end and leaves.
+    never = anyio.Event()
+    async with serving(protocol) as served:
+        served.server.script(200, hold_until=never, times=10)
+        async with served.client() as client:
+            stream = client.chat_completion_batch_stream([request()] * 4, concurrency=2)
+            entered, left = anyio.Event(), anyio.Event()
+            seen: list[object] = []
+
+            async def owner() -> None:
+                async with stream:
+                    entered.set()
+                    await left.wait()
+                    seen.extend([item async for item in stream])
+
+            async def other() -> None:
+                await entered.wait()
+                await served.server.wait_for_requests(2)
+                with pytest.raises(ClientStateError) as info:
+                    await stream.__aexit__(None, None, None)
+                assert str(info.value) == (
+                    "this batch stream was entered in task 'owner' and left in task "
+                    "'other': its items are cancelled, but only the task that "
+                    "entered it can leave it. Use `async with "
+                    "client.chat_completion_batch_stream(...) as results:` around "
+                    "the loop that reads the results, in one task (provider=fake)"
+                )
+                left.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(owner, name="owner")
+                tg.start_soon(other, name="other")
+            assert seen == []
+            assert (stream.submitted, stream.completed) == (2, 0)
+            stats = client.statistics()
+            assert (stats.in_use, stats.active_streams) == (0, 0)
+        never.set()
+        assert len(served.server.requests) == 2
