@@ -35,6 +35,8 @@ LAYERS = {
     "_batch": 4,
     "_client": 5,
     "_quick": 6,
+    "sync": 6,
+    "bench": 6,
     "_cli": 7,
     "__main__": 7,
     "__init__": 7,
