@@ -140,13 +140,16 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
     def replace(self, **changes: Any) -> "ProviderConfig":
         """A copy with ``changes`` applied: ``cfg.replace(default_model="x")``.
 
-        The environment still overrides a row's ``base_url`` through its
-        ``base_url_env`` (``OPENAI_BASE_URL``...): to pin the URL, replace both,
-        ``cfg.replace(base_url="https://...", base_url_env=None)``.
+        A ``base_url`` given here is pinned: the copy no longer reads the row's
+        ``base_url_env`` (``MISTRAL_BASE_URL``...) or ``endpoint_env``
+        (``AZURE_OPENAI_ENDPOINT``) variables, unless you pass those too.
 
         Raises:
             TypeError: a name that is not a field.
         """
+        if "base_url" in changes:
+            changes.setdefault("base_url_env", None)
+            changes.setdefault("endpoint_env", ())
         return msgspec.structs.replace(self, **changes)
 
     def __repr__(self) -> str:

@@ -513,11 +513,36 @@ def test_registered_rows_replace_and_extend_the_registry() -> None:
         register_provider(row.replace(id="bad name"))
 
 
+def test_a_replaced_base_url_is_pinned_against_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It used to lose to MISTRAL_BASE_URL unless base_url_env=None came too.
+    monkeypatch.setenv("MISTRAL_BASE_URL", "https://from-env.example/v1")
+    monkeypatch.setenv("MY_URL", "https://my-env.example/v1")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
+    key = ConnectionOptions(api_key="sk-0123")
+
+    def url(config: ProviderConfig) -> str:
+        return AiClient(config, key).base_url
+
+    mistral = Provider.MISTRAL.config
+    assert url(mistral) == "https://from-env.example/v1"
+    assert url(mistral.replace(default_model="m")) == "https://from-env.example/v1"
+    pinned = mistral.replace(base_url="https://eu.example/v1")
+    assert (pinned.base_url_env, url(pinned)) == (None, "https://eu.example/v1")
+    mine = mistral.replace(base_url="https://eu.example/v1", base_url_env="MY_URL")
+    assert url(mine) == "https://my-env.example/v1"
+    azure = Provider.AZURE_OPENAI.config
+    assert url(azure) == "https://res.openai.azure.com/openai/v1"
+    apim = azure.replace(base_url="https://apim.example/openai/v1")
+    assert url(apim) == "https://apim.example/openai/v1"
+
+
 # ---------------------------------------------------------------- capabilities
 
 
 def _on(server: FakeProviderServer, pid: str) -> AiClient:
-    config = Provider(pid).config.replace(base_url=server.base_url, base_url_env=None)
+    config = Provider(pid).config.replace(base_url=server.base_url)
     return AiClient(config, ConnectionOptions(api_key=API_KEY, http2=False))
 
 
