@@ -45,6 +45,8 @@ HOWTOS = [
     "howto/gateways",
     "howto/streaming-tool-calls",
     "howto/many-streams",
+    "howto/jsonl-pipeline",
+    "howto/load-testing",
     "not-supported",
 ]
 

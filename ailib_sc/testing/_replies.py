@@ -16,6 +16,7 @@ behind a server that shares it.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import urllib.parse
@@ -38,7 +39,10 @@ __all__ = [
     "common_headers",
     "default_error_body",
     "echo_text",
+    "generated_tokens",
+    "generated_usage",
     "model_of",
+    "prompt_words",
 ]
 
 # Where the examples below come from: the OpenAPI document of OpenAI's API
@@ -139,6 +143,7 @@ _ERRORS_BY_STATUS: Final[dict[int, tuple[str, str, str | None]]] = {
 }
 
 _JSON_ENCODE: Final = msgspec.json.Encoder().encode
+_WORDS: Final = re.compile(r"\s*\S+")
 _JSON_DECODE: Final = msgspec.json.Decoder().decode
 
 # Plausible constants in the shape OpenAI sends; clients only parse them.
@@ -172,7 +177,10 @@ class ChatStreamRequest:
     """What a valid ``"stream": true`` chat completion request asks for.
 
     `echo` is the reply text derived from the request (`echo_text`, or the
-    family's equivalent) when the server echoes, else None.
+    family's equivalent) when the server echoes, else None.  `tokens` is set
+    by a server in generate mode (``FakeProviderServer(generate=True)``): the
+    content pieces to stream, one token each, and `prompt_tokens` the prompt's
+    size as `prompt_words` counts it.
     """
 
     model: str
@@ -181,6 +189,8 @@ class ChatStreamRequest:
     echo: str | None = None
     #: Anything else a family's stream renderer needs from the request.
     extra: object = None
+    tokens: tuple[str, ...] | None = None
+    prompt_tokens: int = 0
 
 
 def encode_json(obj: object) -> bytes:
@@ -275,6 +285,58 @@ def echo_text(messages: list[Any]) -> str:
     return ECHO_PREFIX
 
 
+def prompt_words(messages: list[Any]) -> int:
+    """Return the prompt size a server in generate mode reports as
+    ``usage.prompt_tokens``: the number of whitespace-separated words in the
+    text of every message (a string ``content``, or the ``text`` of its
+    ``{"type": "text"}`` parts; other parts count nothing)."""
+    words = 0
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            words += len(content.split())
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text":
+                    text = part.get("text")
+                    if isinstance(text, str):
+                        words += len(text.split())
+    return words
+
+
+def generated_tokens(reply_text: str, count: int | None) -> tuple[str, ...]:
+    """Return the content pieces of a generate-mode reply, one token each.
+
+    The words of `reply_text` (each with its leading space, as
+    `_stream.split_text` cuts them), repeated as often as needed, cut to
+    `count` pieces; a repeated first word gets a leading space so that the
+    pieces read as words.  None: the words once.  An empty `reply_text`
+    counts as ``"token"``.
+    """
+    words = _WORDS.findall(reply_text) or ["token"]
+    if count is None:
+        return tuple(words)
+    first = words[0] if words[0][:1].isspace() else " " + words[0]
+    cycle = [first, *words[1:]]
+    return tuple(
+        words[i] if i < len(words) else cycle[i % len(words)] for i in range(count)
+    )
+
+
+def generated_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The ``usage`` object of a generate-mode reply: the example's shape
+    (`CHAT_COMPLETION_EXAMPLE`) with these counts (``completion_tokens``
+    counts every choice's tokens)."""
+    return {
+        **CHAT_COMPLETION_EXAMPLE["usage"],
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
 def model_of(request_body: bytes) -> str:
     """Return the request's ``model``, or ``"gpt-4o-mini"`` if it names none."""
     try:
@@ -292,16 +354,26 @@ class Router:
         models: The model routes' answers.
         echo: Reply to every chat completion with `echo_text` of its messages
             instead of `reply_text`.
+        generate: Generate mode: a chat completion's reply is as long as its
+            ``max_completion_tokens`` (else ``max_tokens``) asks, in pieces of
+            one token (`generated_tokens`), with a matching ``usage``
+            (`prompt_words`, `generated_usage`); it wins over `echo`.
     """
 
-    __slots__ = ("_echo", "_models", "_reply_text")
+    __slots__ = ("_echo", "_generate", "_models", "_reply_text")
 
     def __init__(
-        self, *, reply_text: str, models: ModelCatalog, echo: bool = False
+        self,
+        *,
+        reply_text: str,
+        models: ModelCatalog,
+        echo: bool = False,
+        generate: bool = False,
     ) -> None:
         self._reply_text = reply_text
         self._models = models
         self._echo = echo
+        self._generate = generate
 
     def route(
         self, method: str, path: str, body: bytes
@@ -368,16 +440,40 @@ class Router:
         options = request.get("stream_options")
         if options is not None and not isinstance(options, dict):
             return _invalid_type("stream_options", "an object", options)
+        include_usage = options is not None and options.get("include_usage") is True
+        if self._generate:
+            limit = _token_limit(request)
+            if isinstance(limit, tuple):
+                return limit  # a 400 naming the bad parameter
+            tokens = generated_tokens(self._reply_text, limit)
+            prompt = prompt_words(messages)
+            if stream:
+                return 200, ChatStreamRequest(
+                    model, n, include_usage, tokens=tokens, prompt_tokens=prompt
+                )
+            return 200, self.chat_completion(
+                model,
+                n,
+                "".join(tokens),
+                usage=generated_usage(prompt, n * len(tokens)),
+            )
         echo = echo_text(messages) if self._echo else None
         if stream:
-            include_usage = options is not None and options.get("include_usage") is True
             return 200, ChatStreamRequest(model, n, include_usage, echo)
         return 200, self.chat_completion(model, n, echo)
 
-    def chat_completion(self, model: str, n: int = 1, text: str | None = None) -> bytes:
+    def chat_completion(
+        self,
+        model: str,
+        n: int = 1,
+        text: str | None = None,
+        *,
+        usage: dict[str, Any] | None = None,
+    ) -> bytes:
         """Encode `CHAT_COMPLETION_EXAMPLE` for `model` with `n` choices, made now.
 
-        Every choice's content is `text`, or the server's reply text if None.
+        Every choice's content is `text`, or the server's reply text if None;
+        `usage` replaces the example's.
         """
         message: dict[str, object] = {
             "role": "assistant",
@@ -396,8 +492,31 @@ class Router:
                 "created": int(time.time()),
                 "model": model,
                 "choices": choices,
+                "usage": CHAT_COMPLETION_EXAMPLE["usage"] if usage is None else usage,
             }
         )
+
+
+def _token_limit(request: dict[str, Any]) -> int | tuple[int, bytes] | None:
+    """A generate-mode request's reply length: ``max_completion_tokens``, else
+    ``max_tokens``, else None; or the 400 for a value that is not an integer
+    >= 0."""
+    for param in ("max_completion_tokens", "max_tokens"):
+        value = request.get(param)
+        if value is None:
+            continue
+        if type(value) is not int:
+            return _invalid_type(param, "an integer", value)
+        if value < 0:
+            return 400, error_body(
+                f"Invalid '{param}': integer below minimum value. Expected a "
+                f"value >= 0, but got {value} instead.",
+                "invalid_request_error",
+                param=param,
+                code="integer_below_min_value",
+            )
+        return value
+    return None
 
 
 def _missing(param: str) -> tuple[int, bytes]:

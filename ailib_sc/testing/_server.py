@@ -115,6 +115,26 @@ class FakeProviderServer(Scripting):
             split it into chunks as usual, by default one per word:
             ``"echo:"``, ``" Hi"``); it replaces `reply_text`, and a
             ``script_stream(text=...)`` replaces it.  Default False.
+        generate: Generate mode, for load tests (OpenAI's family at ``/v1``
+            only; the other families answer as usual): a chat completion's
+            reply is exactly as long as the request's ``max_completion_tokens``
+            (else ``max_tokens``; neither: the words of `reply_text` once)
+            asks, one token per content chunk, and its ``usage`` says so:
+            ``completion_tokens`` is that length (times ``n``),
+            ``prompt_tokens`` the number of whitespace-separated words in the
+            messages' text.  The tokens are the words of `reply_text`,
+            repeated as needed.  A streamed reply sends the role chunk with
+            the first token right after its headers, then each later token
+            `stream_delay` seconds after the one before, the finish chunk, the
+            usage chunk (when ``stream_options.include_usage`` asks for it)
+            and ``[DONE]`` going out with the last token: against it a
+            client measures a time to first token of `stream_first_delay`
+            and an inter-token latency of `stream_delay`.  A value that is
+            not an integer >= 0 gets a 400 naming the parameter.  It wins
+            over `echo`; a ``script_stream()`` with its own ``text``,
+            ``chunks``, ``tool_call`` or ``reasoning`` wins over it, and its
+            ``*_after`` counts then count writes (the role chunk shares the
+            first token's write).  Default False.
         models: The model ids ``GET /v1/models`` lists, in that order.
         models_page_size: None (the default): ``GET /v1/models`` answers with
             the whole list, ``{"object": "list", "data": [...]}``, ignoring any
@@ -132,7 +152,11 @@ class FakeProviderServer(Scripting):
         max_concurrent_streams: Advertised in HTTP/2 SETTINGS and enforced.
         stream_chunks: Default number of content chunks a streamed reply splits
             its text into; None means one chunk per word.
-        stream_delay: Default seconds between two events of a streamed reply.
+        stream_delay: Default seconds between two events of a streamed reply
+            (none before the first event, which goes out with the headers: the
+            first content chunk, which follows the role chunk, arrives
+            ``stream_first_delay + stream_delay`` after the request, except in
+            generate mode).
         stream_first_delay: Default seconds before a streamed reply's headers.
         goaway_after: HTTP/2: after the Nth stream a client opens on a
             connection, send GOAWAY(NO_ERROR) whose last stream id is that
@@ -193,6 +217,7 @@ class FakeProviderServer(Scripting):
         api_key: str | None = None,
         reply_text: str = DEFAULT_REPLY_TEXT,
         echo: bool = False,
+        generate: bool = False,
         models: tuple[str, ...] = DEFAULT_MODELS,
         models_page_size: int | None = None,
         max_concurrent_streams: int = 100,
@@ -245,7 +270,9 @@ class FakeProviderServer(Scripting):
         self._has_api_key = api_key is not None
         self._recorder = Recorder(record=record)
         self._service = Service(
-            router=Router(reply_text=reply_text, models=catalog, echo=echo),
+            router=Router(
+                reply_text=reply_text, models=catalog, echo=echo, generate=generate
+            ),
             recorder=self._recorder,
             reply_text=reply_text,
             echo=echo,

@@ -20,6 +20,18 @@ Where the shapes come from (openai-openapi.yaml in the shared specs):
 (the usage-only last chunk, and ``"usage": null`` on every other chunk when
 ``include_usage`` is set), ``ChatCompletionMessageToolCallChunk`` (tool-call
 fragments).  ``reasoning_content`` is DeepSeek's extension, not OpenAI's.
+
+Generate mode (``FakeProviderServer(generate=True)``, OpenAI's family only):
+the content chunks are the request's tokens (`ChatStreamRequest.tokens`), one
+token each, and the usage chunk counts them.  The events are then packed into
+writes so that the reply looks like a server that emits one token per step:
+the role chunk goes out with the first token, the finish chunk, the usage
+chunk and ``[DONE]`` with the last, and every other token in a write of its
+own.  The delay applies between writes, so the first token arrives with the
+headers (after ``first_delay``) and each later one ``delay`` seconds after the
+one before it.  In generate mode `EventStream.events` holds these writes, and
+the ``*_after`` knobs count writes; ``malformed_at`` and ``error_at`` still
+count events, as they are applied before the packing.
 """
 
 from __future__ import annotations
@@ -31,7 +43,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ailib_sc.testing._replies import CHAT_COMPLETION_EXAMPLE, encode_json
+from ailib_sc.testing._replies import (
+    CHAT_COMPLETION_EXAMPLE,
+    encode_json,
+    generated_usage,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,6 +67,7 @@ __all__ = [
     "EventStream",
     "Stop",
     "StreamSpec",
+    "pack_generated",
     "render_events",
     "split_text",
 ]
@@ -184,12 +201,13 @@ class EventStream:
     def done_sent(self, sent: int) -> bool:
         """Whether the terminal event (``data: [DONE]`` for OpenAI) is among
         the first `sent` events."""
-        # It is only ever the last event; malformed_at may have replaced it.
+        # It is only ever the last event (the end of the last write in
+        # generate mode); malformed_at may have replaced it.
         terminal = self.terminal
         return (
             terminal is not None
             and sent == len(self.events)
-            and self.events[-1] == terminal
+            and self.events[-1].endswith(terminal)
         )
 
     @classmethod
@@ -214,9 +232,19 @@ class EventStream:
         if text is None:
             text = reply_text if request.echo is None else request.echo
         chunks = default_chunks if spec.chunks is None else spec.chunks
-        if render is None:
-            events = render_events(request, spec, text=text, chunks=chunks)
+        tokens = request.tokens
+        if render is None and tokens is not None and _generates(spec):
+            usage = encode_json(
+                generated_usage(request.prompt_tokens, request.n * len(tokens))
+            )
+            events = render_events(
+                request, spec, text="", chunks=None, pieces=tokens, usage=usage
+            )
+            events = pack_generated(events, len(tokens), request.n)
             terminal: bytes | None = DONE_EVENT if spec.done else None
+        elif render is None:
+            events = render_events(request, spec, text=text, chunks=chunks)
+            terminal = DONE_EVENT if spec.done else None
         else:
             events, terminal = render(request, spec, text=text, chunks=chunks)
         stop_after, stop = spec.stop()
@@ -265,10 +293,51 @@ def split_text(text: str, chunks: int | None) -> list[str]:
     return list((base * (chunks // len(base) + 1))[:chunks])
 
 
+def _generates(spec: StreamSpec) -> bool:
+    """Whether a generate-mode reply follows `spec` (a script that asks for
+    its own text, chunk count, tool call or reasoning wins over it)."""
+    return (
+        spec.text is None
+        and spec.chunks is None
+        and spec.tool_call is None
+        and spec.reasoning is None
+    )
+
+
+def pack_generated(events: list[bytes], tokens: int, n: int = 1) -> list[bytes]:
+    """Group the events of a generate-mode reply into writes (see the module
+    docstring): the role chunks with the first token's, each later token's
+    chunks alone, and the last token's with everything after it.
+
+    `events` is `render_events`' list for `tokens` content pieces and `n`
+    choices, faults applied (``error_at`` may have shortened it).
+    """
+    if tokens <= 1:
+        return [b"".join(events)] if events else []
+    first = 2 * n  # the role chunks and the first token's
+    last = tokens * n  # where the last token's chunks start
+    writes = [b"".join(events[:first])]
+    writes.extend(
+        b"".join(events[start : start + n]) for start in range(first, last, n)
+    )
+    writes.append(b"".join(events[last:]))
+    return [write for write in writes if write]
+
+
 def render_events(
-    request: ChatStreamRequest, spec: StreamSpec, *, text: str, chunks: int | None
+    request: ChatStreamRequest,
+    spec: StreamSpec,
+    *,
+    text: str,
+    chunks: int | None,
+    pieces: tuple[str, ...] | None = None,
+    usage: bytes | None = None,
 ) -> list[bytes]:
-    """Return every event of the reply, with `spec`'s faults already applied."""
+    """Return every event of the reply, with `spec`'s faults already applied.
+
+    `pieces` replaces the content pieces cut from `text`; `usage` (encoded
+    JSON) replaces the usage chunk's counts.
+    """
     n = request.n
     head = (
         b'data: {"id":"chatcmpl-'
@@ -298,7 +367,7 @@ def render_events(
     if tool_call is None:
         steps.extend(
             b'{"content":' + encode_json(piece) + b"}"
-            for piece in split_text(text, chunks)
+            for piece in (split_text(text, chunks) if pieces is None else pieces)
         )
         finish_reason = b'"stop"'
     else:
@@ -318,12 +387,12 @@ def render_events(
             steps.append(b"{" + header + b"}")
         if chunks is None:
             chunks = -(-len(arguments) // _TOOL_ARGUMENT_PIECE)
-        pieces = split_text(arguments, min(chunks, len(arguments)))
+        fragments = split_text(arguments, min(chunks, len(arguments)))
         steps.extend(
             b'{"tool_calls":[{"index":0,"function":{"arguments":'
             + encode_json(piece)
             + b"}}]}"
-            for piece in pieces
+            for piece in fragments
         )
         finish_reason = b'"tool_calls"'
 
@@ -335,7 +404,9 @@ def render_events(
     finish = b',"logprobs":null,"finish_reason":' + finish_reason + b"}" + tail
     events.extend(opening + b"{}" + finish for opening in opens)
     if request.include_usage:
-        events.append(head + b'],"usage":' + _USAGE_JSON + b"}\n\n")
+        events.append(
+            head + b'],"usage":' + (_USAGE_JSON if usage is None else usage) + b"}\n\n"
+        )
     if spec.done:
         events.append(DONE_EVENT)
 
