@@ -423,8 +423,10 @@ class BatchStream:
                 )
             return
         self._tg = None
-        await leave_task_group(tg)
-        self._recv.close()
+        try:
+            await leave_task_group(tg)
+        finally:  # also when an outer cancellation reaches us here
+            self._recv.close()
 
     async def _feed(self) -> None:
         try:

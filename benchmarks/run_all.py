@@ -3,8 +3,8 @@
 ``python benchmarks/run_all.py [--quick]`` (``nox -s bench`` runs this).
 
 Runs, in order: ``bench_decode`` and ``bench_families`` (in this process),
-``bench_import``, ``bench_throughput``, ``bench_stream``, ``bench_batch`` and
-``bench_cli`` (fresh interpreters for every sample / client). Loopback only; a full run takes about 10 minutes on 2
+``bench_import``, ``bench_throughput``, ``bench_stream``, ``bench_batch``,
+``bench_cli`` and ``bench_sync`` (fresh interpreters for every sample / client). Loopback only; a full run takes about 10 minutes on 2
 cores (``bench_cli`` about 3 of them), ``--quick`` about two. Exit status 1 if a benchmark crashed; missed
 targets are reported, not failed on.
 """
@@ -24,6 +24,7 @@ import bench_decode
 import bench_families
 import bench_import
 import bench_stream
+import bench_sync
 import bench_throughput
 from _common import print_table, verdict_rows
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         ("stream", bench_stream),
         ("batch", bench_batch),
         ("cli", bench_cli),
+        ("sync", bench_sync),
     ):
         print()
         try:

@@ -443,6 +443,30 @@ async def test_smart_batch_stream_memory_is_bounded_by_the_maximum(
     assert (stats.in_use, stats.active_streams) == (0, 0)
 
 
+async def test_batch_stream_left_by_an_outer_cancellation_closes_its_channel(
+    h2_server: Served,
+) -> None:
+    # Leaving the block because an outer scope was cancelled never reached the
+    # channel's close: "Unclosed MemoryObjectReceiveStream" (an error here).
+    never = anyio.Event()
+    h2_server.server.script(200, hold_until=never, times=10)
+    async with h2_server.client() as client:
+        with anyio.CancelScope() as scope:
+            async with client.chat_completion_batch_stream(
+                [req(i) for i in range(4)], concurrency=2
+            ) as results:
+                await h2_server.server.wait_for_requests(2)
+                scope.cancel()
+                await anyio.sleep_forever()
+        assert scope.cancelled_caught
+        assert (results.submitted, results.completed) == (2, 0)
+        with pytest.raises(StopAsyncIteration):
+            await results.__anext__()
+        stats = client.statistics()
+    never.set()
+    assert (stats.in_use, stats.active_streams) == (0, 0)
+
+
 async def test_batch_stream_reports_input_failure_after_results(
     h1_server: Served,
 ) -> None:

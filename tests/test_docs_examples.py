@@ -47,6 +47,7 @@ HOWTOS = [
     "howto/many-streams",
     "howto/jsonl-pipeline",
     "howto/load-testing",
+    "howto/sync",
     "not-supported",
 ]
 
