@@ -114,9 +114,14 @@ async def test_missing_key_names_the_variable_and_the_flag(anyio_backend: str) -
             ["batch"],
             "usage: ailib-sc batch [-h] -o OUTPUT [-c N] [--smart] [--max-concurrency N]",
         ),
+        (
+            ["bench"],
+            "usage: ailib-sc bench [-h] --profile KIND [--rates LIST] "
+            "[--concurrency LIST]",
+        ),
         (["serve-fake"], "usage: ailib-sc serve-fake [-h]"),
     ],
-    ids=["main", "demo", "chat", "models", "batch", "serve-fake"],
+    ids=["main", "demo", "chat", "models", "batch", "bench", "serve-fake"],
 )
 def test_help_is_plain_text(
     argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]

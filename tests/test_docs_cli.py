@@ -1,5 +1,5 @@
-"""The command-line pages, ``docs/cli.md`` and ``docs/howto/jsonl-pipeline.md``,
-kept true: every flag of ``ailib-sc --help`` is on the reference page and every
+"""The command-line pages, ``docs/cli.md``, ``docs/howto/jsonl-pipeline.md`` and
+``docs/howto/load-testing.md``, kept true: every flag of ``ailib-sc --help`` is on the reference page and every
 flag the page names exists; every ``ailib-sc`` command on either page parses; and
 their ```` ```console ```` blocks run, in order, with the output they show.
 
@@ -63,8 +63,12 @@ from ailib_sc._cli import main
 from .test_docs_blocks import FAKE_KEY, GUARD_MARK, ROOT, SITECUSTOMIZE, TUTORIAL_ORIGIN
 
 REFERENCE = ROOT / "docs" / "cli.md"
-PAGES = [REFERENCE, ROOT / "docs" / "howto" / "jsonl-pipeline.md"]
-COMMANDS = ("chat", "models", "batch", "demo", "serve-fake")
+PAGES = [
+    REFERENCE,
+    ROOT / "docs" / "howto" / "jsonl-pipeline.md",
+    ROOT / "docs" / "howto" / "load-testing.md",
+]
+COMMANDS = ("chat", "models", "batch", "bench", "demo", "serve-fake")
 MARKERS = ("", "server", "jq", "skip")
 MOST_SKIPPED = 3  # per page
 TIMEOUT = 120.0  # seconds, per command

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .._registry import ProviderConfig
 
 __all__ = [
+    "CUSTOM",
     "ExitCode",
     "CliFailure",
     "ClientSpec",
@@ -45,6 +46,11 @@ __all__ = [
     "key_hint",
     "run_interruptible",
 ]
+
+
+#: ``--provider custom``: the OpenAI-compatible endpoint at ``--base-url``,
+#: described with ``Provider.custom`` (so ``bench`` may send ``ignore_eos``).
+CUSTOM = "custom"
 
 
 class ExitCode(enum.IntEnum):
@@ -134,7 +140,9 @@ class ClientSpec:
 
     Attributes:
         provider: a provider name, alias or ``provider/model`` string; None
-            with ``base_url`` set means an OpenAI-compatible gateway.
+            with ``base_url`` set means an OpenAI-compatible gateway, and so
+            does ``"custom"`` (``"custom/MODEL"``), which requires
+            ``base_url``.
         model: model id, or ``"auto"`` (``<PROVIDER>_MODEL``, else the
             provider's default model).
         base_url: API root replacing the provider's.
@@ -171,6 +179,8 @@ class ClientSpec:
                 return Provider.custom(
                     "gateway", self.base_url, api_key_env=self.api_key_env
                 )
+            if own and name is not None and self.is_custom:
+                return self._custom(name)
             config = provider_config(name or "openai")
         except ConfigurationError as exc:
             raise failure_for(exc) from None
@@ -180,12 +190,36 @@ class ClientSpec:
                 config = config.replace(auth=AuthStyle.BEARER)
         return config
 
+    @property
+    def is_custom(self) -> bool:
+        """``--provider custom`` (or ``custom/MODEL``): the OpenAI-compatible
+        endpoint at ``--base-url``."""
+        name = self.provider
+        return name is not None and name.partition("/")[0].lower() == CUSTOM
+
+    def _custom(self, name: str) -> ProviderConfig:
+        """``Provider.custom("custom", --base-url)``; a ``custom/MODEL`` form
+        names its model, as ``provider/model`` does for registry providers."""
+        if self.base_url is None:
+            raise CliFailure(
+                "--provider custom needs --base-url URL: the API root of the "
+                "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (or "
+                "set AILIB_BASE_URL)",
+                ExitCode.USAGE,
+            )
+        config = Provider.custom(CUSTOM, self.base_url, api_key_env=self.api_key_env)
+        model = name.partition("/")[2]
+        if model:
+            config = config.replace(default_model=model, model_env=None)
+        return config
+
     def options(self, *, own: bool = True) -> ConnectionOptions:
         """Connection options from the flags (``--base-url`` only for the
-        flags' own provider)."""
+        flags' own registry provider: a custom endpoint has it in its row)."""
         retry = RetryPolicy(max_attempts=self.retries + 1) if self.retries else None
+        pinned = own and self.provider is not None and not self.is_custom
         return ConnectionOptions(
-            base_url=self.base_url if own and self.provider is not None else None,
+            base_url=self.base_url if pinned else None,
             http2=self.http2,
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,

@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._errors import AiLibError
+from ._bench_parser import bench_concurrency
 from ._common import ClientSpec, CliFailure, ExitCode, failure_for
 from ._parser import build_parser, positive_int
 
@@ -72,6 +73,8 @@ def _spec(args: argparse.Namespace) -> ClientSpec:
     concurrency = 0
     if args.command == "batch":
         concurrency = args.max_concurrency if args.smart else (args.concurrency or 16)
+    elif args.command == "bench":
+        concurrency = bench_concurrency(args)
     return ClientSpec(
         provider=args.provider,
         model=args.model or "auto",
@@ -95,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.command == "batch":
         return _run_batch(args, spec)
+    if args.command == "bench":
+        from ._bench_command import run_bench_command
+
+        return run_bench_command(spec, args, args.backend)
     from . import _commands
 
     body: Callable[[RunContext], Awaitable[int]]
@@ -116,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
             "failure_rate": args.failure_rate,
             "failure_seed": args.failure_seed,
             "stream_delay": args.stream_delay,
+            "stream_first_delay": args.stream_first_delay,
+            "generate": args.generate,
         }
         if args.reply_text is not None:
             options["reply_text"] = args.reply_text

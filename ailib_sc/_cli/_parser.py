@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from .._registry import Provider
+from ._bench_parser import BENCH_EPILOG, add_bench_flags
 
 __all__ = ["build_parser", "positive_int"]
 
@@ -20,8 +21,9 @@ __all__ = ["build_parser", "positive_int"]
 _DESCRIPTION = """\
 Talk to an LLM provider from the shell (also: python -m ailib_sc).
 
-chat, models and batch read the key from <PROVIDER>_API_KEY (OPENAI_API_KEY,
-...), and <PROVIDER>_BASE_URL and <PROVIDER>_MODEL when set. demo needs no key
+chat, models, batch and bench read the key from <PROVIDER>_API_KEY
+(OPENAI_API_KEY, ...), and <PROVIDER>_BASE_URL and <PROVIDER>_MODEL when set;
+-p custom --base-url URL is any OpenAI-compatible endpoint. demo needs no key
 and no network: it starts the bundled fake provider server on loopback and
 talks to it over HTTP/1.1 and HTTP/2, then makes one call in each wire family
 (Anthropic, Gemini, Cohere, Ollama, Azure OpenAI).
@@ -35,7 +37,8 @@ exit status:
   3    authentication: no API key found, or the provider refused it
   4    batch: finished, but some result lines are errors (--retry-failed)
   130  interrupted by SIGINT or SIGTERM (batch: rerun the same command to
-       finish; what was written is kept)
+       finish; what was written is kept; bench: the points that finished
+       are written)
 A closed stdout (ailib-sc models | head -1) ends quietly with status 0.
 """
 
@@ -115,9 +118,10 @@ def _add_globals(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         "-p",
         "--provider",
         default=default(None),
-        help=f"provider: {known}; 'provider/model' also names the model "
-        "(env AILIB_PROVIDER; default openai, or with --base-url alone any "
-        "OpenAI-compatible gateway)",
+        help=f"provider: {known}; or custom: the OpenAI-compatible endpoint "
+        "at --base-url (vLLM, SGLang, a gateway; needs --base-url). "
+        "'provider/model' also names the model (env AILIB_PROVIDER; default "
+        "openai, or with --base-url alone any OpenAI-compatible gateway)",
     )
     g.add_argument(
         "-m",
@@ -310,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress display",
     )
 
+    bench = _subparser(
+        sub,
+        "bench",
+        "load-test an endpoint: TTFT, ITL, latency and throughput",
+        "Send streamed requests following a load profile, and report time to\n"
+        "first token, inter-token latency, end-to-end latency and throughput\n"
+        "for each point (the definitions of GuideLLM and vLLM).",
+        BENCH_EPILOG + "\n",
+    )
+    add_bench_flags(bench, positive_int)
+
     _subparser(
         sub,
         "demo",
@@ -355,9 +370,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="S",
-        help="seconds between two events of a streamed reply",
+        help="seconds between two events of a streamed reply (--generate: "
+        "between two tokens)",
+    )
+    fake.add_argument(
+        "--stream-first-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds before a streamed reply's headers (--generate: the time "
+        "to first token)",
+    )
+    fake.add_argument(
+        "--generate",
+        action="store_true",
+        help="load-test mode (OpenAI family): each reply is max_tokens tokens "
+        "long, one per chunk, and its usage says so",
     )
 
-    for p in (chat, sub.choices["models"], batch, sub.choices["demo"], fake):
+    for p in (chat, sub.choices["models"], batch, bench, sub.choices["demo"], fake):
         _add_globals(p, sub=True)
     return parser

@@ -76,6 +76,9 @@ class BenchmarkReport(msgspec.Struct, frozen=True, kw_only=True):
         config: see :class:`BenchmarkConfig`.
         runs: the points.
         warnings: each point's warnings, prefixed with its name.
+        interrupted: the run was stopped early (``run_benchmark(stop=...)``,
+            ``ailib-sc bench`` on SIGINT): ``runs`` holds only the points that
+            finished. Default False.
         CSV_COLUMNS: the columns of :meth:`write_csv`, in order (a class
             attribute). Times are seconds from the point's start.
     """
@@ -85,6 +88,7 @@ class BenchmarkReport(msgspec.Struct, frozen=True, kw_only=True):
     config: BenchmarkConfig
     runs: list[RunReport] = msgspec.field(default_factory=list)
     warnings: list[str] = msgspec.field(default_factory=list)
+    interrupted: bool = False
 
     def to_json(self) -> bytes:
         """The whole report as JSON: config, every record, the aggregates."""

@@ -5,7 +5,9 @@ runs on its own (``_runner.PointRunner``) with a fresh pass over the requests,
 so every point sends the same sequence. A sweep decides its rate points from
 the request throughput its synchronous and throughput points achieved. The
 requests are read lazily and reused from the start when a point needs more
-than there are; a one-shot iterator is kept in memory to be replayed.
+than there are; a one-shot iterator is kept in memory to be replayed. A
+``stop`` event abandons the point running when it is set and returns the
+points that finished, marked ``interrupted``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import TYPE_CHECKING
 
+import anyio
 import sniffio
 
 from .. import __version__
@@ -26,7 +29,8 @@ from ._runner import PointRunner
 from ._synthetic import SyntheticRequests
 
 if TYPE_CHECKING:
-    from .._client import AiClient
+    import ailib_sc
+
     from .._types import ChatCompletionRequest
     from ._profile import Point, Profile
     from ._records import RunReport
@@ -90,11 +94,12 @@ class RequestSource:
 
 
 async def run_benchmark(
-    client: AiClient,
+    client: ailib_sc.AiClient,
     profile: Profile,
     requests: Iterable[ChatCompletionRequest],
     *,
     progress: BenchmarkProgress | Callable[[BenchmarkProgress], object] | None = None,
+    stop: anyio.Event | None = None,
 ) -> BenchmarkReport:
     """Load-test ``client``'s endpoint with ``profile`` and report what happened.
 
@@ -116,9 +121,15 @@ async def run_benchmark(
         progress: a :class:`BenchmarkProgress` to update in place (poll it
             from another task), or a callable it is given to after every
             change. None: no progress.
+        stop: an event that ends the run early when set (from any task of
+            the same event loop): the point running then is abandoned, its
+            requests in flight cancelled, no later point runs, and the call
+            returns the points that finished, with ``interrupted=True``.
+            None (the default): the run goes to its end.
 
     Returns:
-        A :class:`BenchmarkReport` with one :class:`RunReport` per point.
+        A :class:`BenchmarkReport` with one :class:`RunReport` per point
+        (per finished point after ``stop``).
 
     Raises:
         ClientStateError: ``client`` is not open.
@@ -127,7 +138,7 @@ async def run_benchmark(
             or its warm-up and cool-down leave nothing to measure.
 
     Cancellation: every request in flight is cancelled and the call raises;
-    there is no partial report.
+    there is no partial report (set ``stop`` instead to get one).
     """
     if client.state is not ClientState.OPEN:
         raise ClientStateError(
@@ -194,23 +205,46 @@ async def run_benchmark(
         tracker.end_point()
         return report
 
-    for point in fixed_points(profile):
-        await run(point)
     notes: list[str] = []
-    if profile.kind == "sweep":
-        synchronous = runs[0].aggregates.request_throughput
-        throughput = runs[1].aggregates.request_throughput
-        if synchronous <= 0 and throughput <= 0 and not profile.rates:
-            notes.append(
-                "sweep: neither the synchronous nor the throughput point had a "
-                "successful request, so there are no rates to sweep"
-            )
-        rates = sweep_rates(profile, synchronous, throughput)
-        for rate in rates:
-            await run(rate_point(profile.sweep_arrivals, rate, profile.max_concurrency))
+
+    async def run_all() -> None:
+        for point in fixed_points(profile):
+            await run(point)
+        if profile.kind == "sweep":
+            synchronous = runs[0].aggregates.request_throughput
+            throughput = runs[1].aggregates.request_throughput
+            if synchronous <= 0 and throughput <= 0 and not profile.rates:
+                notes.append(
+                    "sweep: neither the synchronous nor the throughput point had "
+                    "a successful request, so there are no rates to sweep"
+                )
+            arrivals, cap = profile.sweep_arrivals, profile.max_concurrency
+            for rate in sweep_rates(profile, synchronous, throughput):
+                await run(rate_point(arrivals, rate, cap))
+
+    finished = False
+    if stop is None:
+        await run_all()
+        finished = True
+    else:
+
+        async def watch(event: anyio.Event, scope: anyio.CancelScope) -> None:
+            await event.wait()
+            scope.cancel()
+
+        # The points run in this task; the watcher cancels only this group's
+        # scope, so an outer cancellation still propagates.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, stop, tg.cancel_scope)
+            await run_all()
+            finished = True
+            tg.cancel_scope.cancel()
+    interrupted = not finished
     tracker.finish()
     warnings = [f"{r.name}: {w}" for r in runs for w in r.warnings] + notes
-    return BenchmarkReport(config=config, runs=runs, warnings=warnings)
+    return BenchmarkReport(
+        config=config, runs=runs, warnings=warnings, interrupted=interrupted
+    )
 
 
 run_benchmark.__module__ = "ailib_sc.bench"

@@ -5,8 +5,8 @@ start the server as a subprocess and read where to connect; with ``--tls`` the
 second line is ``ca_file=<path of the test CA's PEM>``.  SIGINT or SIGTERM stops
 the server cleanly (the CA file is deleted) with exit status 0.
 
-The reply options (``--reply-text``, ``--echo``, ``--models-page-size``,
-``--stream-chunks``, ...) and the fault options (``--goaway-after``,
+The reply options (``--reply-text``, ``--echo``, ``--generate``,
+``--models-page-size``, ``--stream-chunks``, ``--stream-first-delay``, ...) and the fault options (``--goaway-after``,
 ``--close-after``, ``--idle-close``, ``--rate-limit-rpm``, ``--failure-rate``,
 ...) are the constructor arguments of the same names; ``--no-record`` keeps
 counters only, for long benchmark runs.
@@ -78,7 +78,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="S",
-        help="seconds between two events of a streamed reply (default: 0)",
+        help="seconds between two events of a streamed reply (default: 0; "
+        "--generate: between two tokens)",
+    )
+    parser.add_argument(
+        "--stream-first-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds before a streamed reply's headers (default: 0; "
+        "--generate: the time to first token)",
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="load-test mode (OpenAI family at /v1): each reply is as many "
+        "tokens as the request's max_tokens, one per chunk, with usage to match",
     )
     faults = parser.add_argument_group("faults")
     faults.add_argument(
@@ -154,6 +169,8 @@ async def _serve(args: argparse.Namespace) -> None:
         max_concurrent_streams=args.max_concurrent_streams,
         stream_chunks=args.stream_chunks,
         stream_delay=args.stream_delay,
+        stream_first_delay=args.stream_first_delay,
+        generate=args.generate,
         goaway_after=args.goaway_after,
         close_after=args.close_after,
         idle_close=args.idle_close,
