@@ -21,6 +21,8 @@ import pytest
 
 from ailib_sc import (
     AiClient,
+    AiLibError,
+    AuthenticationError,
     ChatCompletionRequest,
     ClientStateError,
     ConfigurationError,
@@ -345,6 +347,66 @@ async def test_cancelling_the_benchmark_leaves_the_client_clean() -> None:
             )
         assert scope.cancelled_caught
         assert_clean(client, None)
+
+
+async def test_stop_keeps_the_finished_points_and_the_interrupted_one() -> None:
+    # concurrent@1 runs its full second (3 ok, 1 cut by the duration); stop is
+    # set 0.45 s into concurrent@2: its first two requests finished at 0.3,
+    # the next two were in flight. No later point runs.
+    async with endpoint(stream_first_delay=0.3) as (_, client):
+        stop = anyio.Event()
+        profile = Profile(kind="concurrent", concurrencies=[1, 2, 4], duration=1.0)
+        async with anyio.create_task_group() as tg:
+
+            async def stopper() -> None:
+                await anyio.sleep(1.45)  # virtual time: the schedule, not a wait
+                stop.set()
+
+            tg.start_soon(stopper)
+            report = await run_benchmark(client, profile, tokens(1), stop=stop)
+        assert_clean(client, None)
+    assert report.interrupted
+    first, second = report.runs
+    assert (first.name, first.interrupted) == ("concurrent@1", False)
+    assert [r.status for r in first.records] == ["ok"] * 3 + ["cancelled"]
+    assert (second.name, second.interrupted) == ("concurrent@2", True)
+    assert [r.status for r in second.records] == ["ok"] * 2 + ["cancelled"] * 2
+    assert second.elapsed == approx_time(0.45)
+    assert [r.end for r in second.records] == [
+        approx_time(0.3),
+        approx_time(0.3),
+        approx_time(0.45),
+        approx_time(0.45),
+    ]
+    assert (second.aggregates.successful, second.aggregates.cancelled) == (2, 2)
+
+
+async def test_stop_on_ends_the_run_at_the_first_failure_it_names() -> None:
+    # A refused key fails every request alike: the predicate stops the run
+    # after the first, instead of 50 401s.
+    async with FakeProviderServer(generate=True, api_key="sk-right") as server:
+        provider = Provider.custom("vllm", server.base_url)
+        options = ConnectionOptions(api_key="sk-wrong", http2=True)
+        seen: list[str] = []
+
+        def refused(exc: AiLibError) -> bool:
+            seen.append(type(exc).__name__)
+            return isinstance(exc, AuthenticationError)
+
+        async with AiClient(provider, options) as client:
+            report = await run_benchmark(
+                client,
+                Profile(kind="synchronous", max_requests=50),
+                tokens(1),
+                stop_on=refused,
+            )
+    assert report.interrupted
+    (run,) = report.runs
+    assert run.interrupted
+    assert [r.status for r in run.records] == ["error"]
+    assert run.records[0].error_class == "AuthenticationError"
+    assert seen == ["AuthenticationError"]
+    assert len(server.requests) == 1
 
 
 async def test_requests_are_reused_from_the_start_in_every_point() -> None:

@@ -369,22 +369,30 @@ async def test_interrupt_writes_the_points_that_finished(
     assert proc.returncode == 130, err
     report = _report(out)
     assert report["interrupted"] is True
-    (run,) = report["runs"]
-    assert run["name"] == "concurrent@1"
+    run, cut = report["runs"]
+    assert (run["name"], run["interrupted"]) == ("concurrent@1", False)
     assert [r["status"] for r in run["records"]] == ["ok"] * 4
-    assert [line.split()[0] for line in stdout.splitlines()] == [
-        "point",
-        "(ms)",
-        "concurrent@1",
+    # The second point kept what it had: its held requests, cancelled.
+    assert (cut["name"], cut["interrupted"]) == ("concurrent@2", True)
+    assert {r["status"] for r in cut["records"]} == {"cancelled"}
+    assert 1 <= len(cut["records"]) <= 2
+    assert [line.split()[:2] for line in stdout.splitlines()] == [
+        ["point", "ok"],
+        ["(ms)", "(ms)"],
+        ["concurrent@1", "4"],
+        ["concurrent@2", "(interrupted)"],
     ]
-    assert err == f"interrupted: 1 of 2 points finished; written to {out}\n"
+    assert err == (
+        "interrupted: 1 of 2 points finished, and the one running was cut short; "
+        f"written to {out}\n"
+    )
 
 
 async def test_run_benchmark_stop_returns_the_finished_points(
     anyio_backend: str,
 ) -> None:
-    """The engine side of the interruption: ``stop`` abandons the running
-    point and returns the ones before it, marked interrupted."""
+    """The engine side of the interruption: ``stop`` ends the running point
+    and returns the ones before it, then that one, marked interrupted."""
     async with (
         _server() as server,
         AiClient(Provider.custom("fake", server.base_url, api_key=KEY)) as client,
@@ -406,4 +414,8 @@ async def test_run_benchmark_stop_returns_the_finished_points(
             )
         never.set()
     assert report.interrupted is True
-    assert [(r.name, r.sent) for r in report.runs] == [("concurrent@1", 2)]
+    assert [(r.name, r.sent, r.interrupted) for r in report.runs] == [
+        ("concurrent@1", 2, False),
+        ("concurrent@1", 1, True),
+    ]
+    assert report.runs[1].records[0].status == "cancelled"

@@ -7,8 +7,8 @@ Stops: SIGINT and SIGTERM set the engine's ``stop`` event, so the run returns
 the points that finished (``interrupted``), which are written and shown, exit
 130. A refused key (401) or a connection refused before any request got an
 answer stops the run the same way, but is reported as the failure (exit 3 or
-1) and nothing is written: the engine counts such errors like any other, so
-:class:`WatchedClient` sees each stream's entry and sets ``stop`` on them.
+1) and nothing is written: :class:`Watch` is the engine's ``stop_on``
+predicate, which sees every failed request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -43,20 +43,13 @@ from ._jsonl import parse_line, read_lines
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterable, Mapping
-    from types import TracebackType
+    from collections.abc import Iterable
 
-    import anyio
-
-    from .._config import ConnectionOptions
-    from .._policy import RetryPolicy
-    from .._registry import ProviderConfig
-    from .._streaming import ChatCompletionStream
     from .._types import ChatCompletionRequest
     from ._bench_view import BenchView
     from ._common import ClientSpec, RunContext
 
-__all__ = ["Watch", "WatchedClient", "cli_message", "run_bench_command"]
+__all__ = ["Watch", "cli_message", "run_bench_command"]
 
 _PLOT_HINT = "pip install 'ailib_sc[plot]'"
 # "Profile.rates (--rates): ..." -> "--rates: ..."; "duration (--duration)" -> "--duration"
@@ -77,74 +70,24 @@ def cli_message(text: str) -> str:
 
 
 class Watch:
-    """What :class:`WatchedClient`'s streams saw: whether any got an answer,
-    and the failure that stops the run (``fatal``), which sets ``stop``."""
+    """``run_benchmark``'s ``stop_on``: a refused key, or a connection refused
+    before any request got an answer, stops the run (every later request would
+    fail alike) and is kept as ``fatal``."""
 
-    def __init__(self) -> None:
-        self.stop: anyio.Event | None = None
+    def __init__(self, progress: BenchmarkProgress) -> None:
         self.fatal: AiLibError | None = None
-        self.answered = False
+        self._progress = progress
 
-    def failed(self, exc: AiLibError) -> None:
+    def __call__(self, exc: AiLibError) -> bool:
+        p = self._progress
+        answered = bool(p.finished_points) or p.done > p.errors
         if isinstance(exc, AuthenticationError | MissingApiKeyError) or (
-            isinstance(exc, ConnectError) and not self.answered
+            isinstance(exc, ConnectError) and not answered
         ):
             if self.fatal is None:
                 self.fatal = exc
-            if self.stop is not None:
-                self.stop.set()
-
-
-class _WatchedStream:
-    """Enters the real stream and tells the :class:`Watch` how it went; the
-    benchmark iterates what entering returns: the real stream."""
-
-    __slots__ = ("_stream", "_watch")
-
-    def __init__(self, stream: ChatCompletionStream, watch: Watch) -> None:
-        self._stream = stream
-        self._watch = watch
-
-    async def __aenter__(self) -> ChatCompletionStream:
-        try:
-            entered = await self._stream.__aenter__()
-        except AiLibError as exc:
-            self._watch.failed(exc)
-            raise
-        self._watch.answered = True
-        return entered
-
-    async def __aexit__(
-        self,
-        et: type[BaseException] | None,
-        e: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return await self._stream.__aexit__(et, e, tb)
-
-
-class WatchedClient(AiClient):
-    """An :class:`AiClient` whose streams report to a :class:`Watch`."""
-
-    def __init__(
-        self, provider: ProviderConfig, options: ConnectionOptions, watch: Watch
-    ) -> None:
-        super().__init__(provider, options)
-        self.watch = watch
-
-    def chat_completion_stream(
-        self,
-        request: ChatCompletionRequest,
-        *,
-        retry: RetryPolicy | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> ChatCompletionStream:
-        stream = super().chat_completion_stream(
-            request, retry=retry, extra_headers=extra_headers
-        )
-        # run_benchmark only enters it (`async with ... as stream`) and uses
-        # what entering returned, which is the real stream.
-        return cast("ChatCompletionStream", _WatchedStream(stream, self.watch))
+            return True
+        return False
 
 
 # -- what is checked before anything is sent ---------------------------------------
@@ -212,10 +155,10 @@ def _check_output(flag: str, path: str | None) -> None:
         )
 
 
-def _client(spec: ClientSpec, watch: Watch) -> WatchedClient:
+def _client(spec: ClientSpec) -> AiClient:
     config = spec.config()
     try:
-        return WatchedClient(config, spec.options(), watch)
+        return AiClient(config, spec.options())
     except AiLibError as exc:
         raise failure_for(exc, config) from None
 
@@ -337,24 +280,29 @@ def run_bench_command(spec: ClientSpec, args: argparse.Namespace, backend: str) 
         _check_plot(args.plot)
     for flag, path in (("--out", args.out), ("--csv", args.csv), ("--plot", args.plot)):
         _check_output(flag, path)
-    watch = Watch()
-    client = _client(spec, watch)
+    client = _client(spec)
     model = spec.model_for(client)
     requests = _requests(args, client, model)
     view = make_view(args.progress, quiet=args.quiet)
     outcome = _Outcome()
+    tracker = BenchmarkProgress(None if view is None else view.observe)
+    watch = Watch(tracker)
 
     async def body(ctx: RunContext) -> int:
-        stop = watch.stop = anyio.Event()
+        stop = anyio.Event()
         ctx.on_interrupt(stop.set)
-        tracker = BenchmarkProgress(None if view is None else view.observe)
         try:
             async with client, anyio.create_task_group() as tg:
                 if view is not None:
                     tg.start_soon(_tick, view, tracker)
                 try:
                     outcome.report = await run_benchmark(
-                        client, profile, requests, progress=tracker, stop=stop
+                        client,
+                        profile,
+                        requests,
+                        progress=tracker,
+                        stop=stop,
+                        stop_on=watch,
                     )
                 except ConfigurationError as exc:
                     raise CliFailure(cli_message(str(exc)), ExitCode.USAGE) from None
@@ -419,9 +367,13 @@ def _finish(args: argparse.Namespace, report: BenchmarkReport) -> None:
         print(f"warning: {warning}", file=sys.stderr)
     if report.interrupted and not args.quiet:
         points = report.config.profile.points()
+        finished = sum(not run.interrupted for run in report.runs)
+        cut = (
+            ", and the one running was cut short" if finished < len(report.runs) else ""
+        )
         kept = f"; written to {args.out}" if args.out is not None else ""
         print(
-            f"interrupted: {len(report.runs)} of {points} points finished{kept}",
+            f"interrupted: {finished} of {points} points finished{cut}{kept}",
             file=sys.stderr,
         )
     if args.plot is not None and not plotted and not args.quiet:

@@ -238,6 +238,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
         rate_warning: fewer requests went out than scheduled, or later than
             scheduled by more than 2% of the run (rate points only).
         warnings: what went wrong, in words.
+        interrupted: the run was stopped during this point; it holds what
+            finished (and the requests in flight, as ``cancelled``) by then.
         aggregates: see :class:`Aggregates`.
         records: every request, warm-up and cool-down included.
     """
@@ -255,6 +257,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     lag_warning: bool = False
     rate_warning: bool = False
     warnings: list[str] = msgspec.field(default_factory=list)
+    interrupted: bool = False
     aggregates: Aggregates = Aggregates()
     records: list[RequestRecord] = msgspec.field(default_factory=list)
 

@@ -131,7 +131,8 @@ class BenchmarkReport(msgspec.Struct, frozen=True, kw_only=True):
         """A plain-text table, one row per point: successful requests,
         errors, request and output-token throughput, mean concurrency, and
         p50/p99 of TTFT, ITL, end-to-end latency and scheduling lag in
-        milliseconds (all from ``sent``); ``!`` marks a point with warnings."""
+        milliseconds (all from ``sent``); ``!`` marks a point with warnings,
+        ``(interrupted)`` one the run was stopped in."""
         header = (
             "point",
             "ok",
@@ -154,7 +155,7 @@ class BenchmarkReport(msgspec.Struct, frozen=True, kw_only=True):
             a = run.aggregates
             rows.append(
                 (
-                    run.name,
+                    run.name + (" (interrupted)" if run.interrupted else ""),
                     str(a.successful),
                     str(a.errors),
                     f"{a.request_throughput:.2f}",

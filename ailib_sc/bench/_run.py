@@ -20,7 +20,7 @@ import anyio
 import sniffio
 
 from .. import __version__
-from .._errors import ClientStateError, ConfigurationError
+from .._errors import AiLibError, ClientStateError, ConfigurationError
 from .._types import ClientState
 from ._profile import FLAGS, fixed_points, phase_limits, rate_point, sweep_rates
 from ._progress import BenchmarkProgress
@@ -93,6 +93,23 @@ class RequestSource:
             yield from self._cache
 
 
+class _StopOn:
+    """``on_error`` for the points: when ``predicate`` names a failure, sets
+    ``stop`` and cancels the running point at once (before its next send),
+    where waiting for the watcher task would let another request out."""
+
+    def __init__(self, predicate: Callable[[AiLibError], bool], stop: anyio.Event):
+        self.predicate = predicate
+        self.stop = stop
+        self.scope: anyio.CancelScope | None = None
+
+    def __call__(self, exc: AiLibError) -> None:
+        if self.predicate(exc):
+            self.stop.set()
+            if self.scope is not None:
+                self.scope.cancel()
+
+
 async def run_benchmark(
     client: ailib_sc.AiClient,
     profile: Profile,
@@ -100,6 +117,7 @@ async def run_benchmark(
     *,
     progress: BenchmarkProgress | Callable[[BenchmarkProgress], object] | None = None,
     stop: anyio.Event | None = None,
+    stop_on: Callable[[AiLibError], bool] | None = None,
 ) -> BenchmarkReport:
     """Load-test ``client``'s endpoint with ``profile`` and report what happened.
 
@@ -122,14 +140,19 @@ async def run_benchmark(
             from another task), or a callable it is given to after every
             change. None: no progress.
         stop: an event that ends the run early when set (from any task of
-            the same event loop): the point running then is abandoned, its
-            requests in flight cancelled, no later point runs, and the call
-            returns the points that finished, with ``interrupted=True``.
-            None (the default): the run goes to its end.
+            the same event loop): the point running then ends at once, its
+            requests in flight cancelled (recorded as ``cancelled``), no later
+            point runs, and the report says ``interrupted=True``, as does the
+            point that was running (its :class:`RunReport` holds what it did
+            until then). None (the default): the run goes to its end.
+        stop_on: called with the error of each failed request, synchronously
+            in the event loop (keep it cheap); returning True stops the run as
+            ``stop`` does (the CLI stops on a refused key this way). None: no
+            failure stops the run.
 
     Returns:
-        A :class:`BenchmarkReport` with one :class:`RunReport` per point
-        (per finished point after ``stop``).
+        A :class:`BenchmarkReport` with one :class:`RunReport` per point run
+        (after a stop, the points finished and the one interrupted).
 
     Raises:
         ClientStateError: ``client`` is not open.
@@ -191,7 +214,7 @@ async def run_benchmark(
             if limits.cooldown_seconds is None or duration is None
             else duration - limits.cooldown_seconds,
         )
-        report = await PointRunner(
+        runner = current[0] = PointRunner(
             client,
             point,
             source.cycle(),
@@ -200,12 +223,20 @@ async def run_benchmark(
             limits=limits,
             seed=profile.seed,
             progress=tracker,
-        ).run()
+            on_error=on_error,
+        )
+        report = await runner.run()
+        current[0] = None
         runs.append(report)
         tracker.end_point()
         return report
 
     notes: list[str] = []
+    current: list[PointRunner | None] = [None]  # the point running now
+    on_error = None
+    if stop_on is not None:
+        stop = stop or anyio.Event()
+        on_error = _StopOn(stop_on, stop)
 
     async def run_all() -> None:
         for point in fixed_points(profile):
@@ -235,11 +266,18 @@ async def run_benchmark(
         # The points run in this task; the watcher cancels only this group's
         # scope, so an outer cancellation still propagates.
         async with anyio.create_task_group() as tg:
+            if on_error is not None:
+                on_error.scope = tg.cancel_scope
             tg.start_soon(watch, stop, tg.cancel_scope)
             await run_all()
             finished = True
             tg.cancel_scope.cancel()
     interrupted = not finished
+    runner = current[0]
+    if interrupted and runner is not None:
+        partial = runner.interrupted_report()
+        if partial is not None:
+            runs.append(partial)
     tracker.finish()
     warnings = [f"{r.name}: {w}" for r in runs for w in r.warnings] + notes
     return BenchmarkReport(

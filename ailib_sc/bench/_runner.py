@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
+import msgspec
 
 from .._errors import AiLibError
 from ._records import RequestRecord, RunReport
@@ -107,6 +108,8 @@ class PointRunner:
         limits: its warm-up and cool-down.
         seed: seeds Poisson arrivals.
         progress: updated as requests go out and finish.
+        on_error: called with each failed request's error, synchronously in
+            the event loop, before its record is kept.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class PointRunner:
         limits: PhaseLimits,
         seed: int,
         progress: BenchmarkProgress,
+        on_error: Callable[[AiLibError], object] | None = None,
     ) -> None:
         self._client = client
         self._point = point
@@ -129,6 +133,7 @@ class PointRunner:
         self._limits = limits
         self._seed = seed
         self._progress = progress
+        self._on_error = on_error
         self._now = _clock()
         self._cancelled = anyio.get_cancelled_exc_class()
         self._t0 = 0.0
@@ -157,6 +162,17 @@ class PointRunner:
         if scope.cancelled_caught and self._duration is not None:
             elapsed = self._duration
         return self._report(elapsed)
+
+    def interrupted_report(self) -> RunReport | None:
+        """The report of a point whose :meth:`run` was cancelled: the requests
+        that finished, and those in flight as ``cancelled``, up to now
+        (``interrupted=True``); None if none had been sent."""
+        if not self._records:
+            return None
+        elapsed = self._now() - self._t0
+        if self._duration is not None:
+            elapsed = min(elapsed, self._duration)
+        return msgspec.structs.replace(self._report(elapsed), interrupted=True)
 
     def _claim(self) -> int | None:
         """The next request's index, or None once ``max_requests`` went out."""
@@ -224,6 +240,8 @@ class PointRunner:
             end = now()
             failure = exc
             status = "error"
+            if self._on_error is not None:
+                self._on_error(exc)
         except self._cancelled:
             # The duration ran out: keep what arrived, then let it unwind.
             self._keep(index, "cancelled", due, sent, headers, times, now(), None, None)
