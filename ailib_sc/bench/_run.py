@@ -25,7 +25,7 @@ from .._types import ClientState
 from ._profile import FLAGS, fixed_points, phase_limits, rate_point, sweep_rates
 from ._progress import BenchmarkProgress
 from ._report import BenchmarkConfig, BenchmarkReport
-from ._runner import PointRunner
+from ._runner import PointRunner, scheduled_count
 from ._synthetic import SyntheticRequests
 
 if TYPE_CHECKING:
@@ -199,8 +199,10 @@ async def run_benchmark(
         duration = profile.duration
         expected = max_requests
         if point.rate is not None and duration is not None:
-            scheduled = int(duration * point.rate)
-            expected = scheduled if expected is None else min(expected, scheduled)
+            # k/rate for k >= 1 before the duration: 0.5 s at 20/s is 9, not 10.
+            expected = scheduled_count(
+                point.kind, point.rate, profile.seed, duration, max_requests
+            )
         tracker.start_point(
             name=point.name,
             index=len(runs),

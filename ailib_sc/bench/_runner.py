@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ._profile import PhaseLimits, Point
     from ._progress import BenchmarkProgress
 
-__all__ = ["LAG_LIMIT", "RATE_SHORTFALL", "PointRunner", "arrivals"]
+__all__ = ["LAG_LIMIT", "RATE_SHORTFALL", "PointRunner", "arrivals", "scheduled_count"]
 
 #: Scheduling lag (seconds) above which a point's p99 raises a warning.
 LAG_LIMIT = 0.005
@@ -86,6 +86,27 @@ def arrivals(kind: str, rate: float, seed: int) -> Iterator[float]:
     while True:
         t += rng.expovariate(rate)
         yield t
+
+
+def scheduled_count(
+    kind: str, rate: float, seed: int, duration: float | None, limit: int | None
+) -> int:
+    """How many arrivals of a rate point fall before ``duration`` (seconds),
+    at most ``limit``: exact for ``constant`` and for a seeded ``poisson``.
+
+    Raises:
+        ValueError: neither ``duration`` nor ``limit`` bounds the count.
+    """
+    if duration is None and limit is None:
+        raise ValueError("an endless schedule has no count")
+    end = math.inf if duration is None else duration
+    top = math.inf if limit is None else limit
+    count = 0
+    for offset in arrivals(kind, rate, seed):
+        if count >= top or offset >= end:
+            break
+        count += 1
+    return count
 
 
 def _has_content(chunk: ChatCompletionChunk) -> bool:
@@ -295,14 +316,9 @@ class PointRunner:
         point = self._point
         if point.rate is None:
             return sent
-        limit = self._max_requests if self._max_requests is not None else math.inf
-        duration = self._duration if self._duration is not None else math.inf
-        count = 0
-        for offset in arrivals(point.kind, point.rate, self._seed):
-            if count >= limit or offset >= duration:
-                break
-            count += 1
-        return count
+        return scheduled_count(
+            point.kind, point.rate, self._seed, self._duration, self._max_requests
+        )
 
     def _report(self, elapsed: float) -> RunReport:
         point = self._point
