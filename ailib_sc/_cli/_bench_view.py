@@ -11,11 +11,13 @@ finished requests (against the target rate, or the concurrency).
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._progress import pick_display
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
     from ..bench import BenchmarkProgress
@@ -173,18 +175,6 @@ class RichView:
 
 
 def make_view(forced: bool | None, *, quiet: bool) -> BenchView | None:
-    """The display for this run: None when ``quiet`` or forced off; rich bars
-    when stderr is a terminal and rich is installed; plain lines when forced on
-    or rich is missing on a terminal."""
-    stream = sys.stderr
-    if quiet or forced is False:
-        return None
-    tty = stream.isatty()
-    if not tty and not forced:
-        return None
-    if tty:
-        try:
-            return RichView(stream)
-        except ImportError:
-            pass
-    return PlainView(stream)
+    """``bench``'s display (see :func:`~ailib_sc._cli._progress.pick_display`)."""
+    rich: Callable[[TextIO], BenchView] = RichView
+    return pick_display(forced, quiet=quiet, rich=rich, plain=PlainView)

@@ -12,15 +12,18 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
     from .._errors import AiLibError
     from .._types import ChatCompletionResponse
 
-__all__ = ["LatencyHistogram", "Progress", "RunStats", "make_progress"]
+__all__ = ["LatencyHistogram", "Progress", "RunStats", "make_progress", "pick_display"]
+
+T = TypeVar("T")
 
 _GROWTH = math.log(1.01)
 _FLOOR = 1e-6  # seconds: the first bucket's lower edge
@@ -231,10 +234,18 @@ class RichProgress:
         self._bar.stop()
 
 
-def make_progress(forced: bool | None, *, quiet: bool) -> Progress | None:
-    """The display for this run: None when ``quiet`` or forced off; a rich bar
-    when stderr is a terminal and rich is installed; plain lines when forced on
-    or rich is missing on a terminal."""
+def pick_display(
+    forced: bool | None,
+    *,
+    quiet: bool,
+    rich: Callable[[TextIO], T],
+    plain: Callable[[TextIO], T],
+) -> T | None:
+    """The display for this run, on stderr: None when ``quiet`` or forced off
+    (``forced`` is ``--progress`` / ``--no-progress``, None when neither); the
+    ``rich`` one when stderr is a terminal and rich is installed (it raises
+    ImportError otherwise); ``plain`` lines when forced on, or rich is missing
+    on a terminal."""
     stream = sys.stderr
     if quiet or forced is False:
         return None
@@ -243,7 +254,13 @@ def make_progress(forced: bool | None, *, quiet: bool) -> Progress | None:
         return None
     if tty:
         try:
-            return RichProgress(stream)
+            return rich(stream)
         except ImportError:
             pass
-    return PlainProgress(stream)
+    return plain(stream)
+
+
+def make_progress(forced: bool | None, *, quiet: bool) -> Progress | None:
+    """``batch``'s display (see :func:`pick_display`)."""
+    rich: Callable[[TextIO], Progress] = RichProgress
+    return pick_display(forced, quiet=quiet, rich=rich, plain=PlainProgress)
