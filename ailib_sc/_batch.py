@@ -168,6 +168,24 @@ class _Controller:
         if self.rpm:
             self.interval = 1.05 * 60.0 / self.rpm
 
+    def statistics(
+        self, requests: int, succeeded: int, failed: int, elapsed: float
+    ) -> BatchStatistics:
+        """The batch's :class:`BatchStatistics`, with this controller's counts."""
+        return BatchStatistics(
+            requests=requests,
+            succeeded=succeeded,
+            failed=failed,
+            attempts=self.attempts,
+            retries=self.retries,
+            throttled=self.throttled,
+            initial_concurrency=self.initial,
+            final_concurrency=self.limit,
+            peak_concurrency=self.peak,
+            rate_limit_wait=self.waited,
+            elapsed=elapsed,
+        )
+
     def count_retry(self) -> None:
         self.retries += 1
 
@@ -281,18 +299,8 @@ async def run_batch(
     if results is not None:
         out[:] = results  # type: ignore[assignment]
     ok = sum(1 for r in out if isinstance(r, ChatCompletionResponse))
-    out.statistics = BatchStatistics(
-        requests=len(items),
-        succeeded=ok,
-        failed=len(items) - ok,
-        attempts=ctrl.attempts,
-        retries=ctrl.retries,
-        throttled=ctrl.throttled,
-        initial_concurrency=ctrl.initial,
-        final_concurrency=ctrl.limit,
-        peak_concurrency=ctrl.peak,
-        rate_limit_wait=ctrl.waited,
-        elapsed=anyio.current_time() - started,
+    out.statistics = ctrl.statistics(
+        len(items), ok, len(items) - ok, anyio.current_time() - started
     )
     return out
 
@@ -367,18 +375,8 @@ class BatchStream:
         else:
             end = anyio.current_time() if self._ended is None else self._ended
             elapsed = end - self._started
-        return BatchStatistics(
-            requests=self.submitted,
-            succeeded=self._succeeded,
-            failed=self.completed - self._succeeded,
-            attempts=ctrl.attempts,
-            retries=ctrl.retries,
-            throttled=ctrl.throttled,
-            initial_concurrency=ctrl.initial,
-            final_concurrency=ctrl.limit,
-            peak_concurrency=ctrl.peak,
-            rate_limit_wait=ctrl.waited,
-            elapsed=elapsed,
+        return ctrl.statistics(
+            self.submitted, self._succeeded, self.completed - self._succeeded, elapsed
         )
 
     async def __aenter__(self) -> BatchStream:

@@ -419,3 +419,16 @@ async def test_run_benchmark_stop_returns_the_finished_points(
         ("concurrent@1", 1, True),
     ]
     assert report.runs[1].records[0].status == "cancelled"
+
+
+def test_the_profile_choices_are_the_engines() -> None:
+    """The parser lists the kinds without importing the engine (``--help``
+    stays light); this keeps the two lists one."""
+    from typing import get_args
+
+    from ailib_sc._cli._parser import build_parser
+    from ailib_sc.bench._profile import Kind
+
+    bench = build_parser()._subparsers._group_actions[0].choices["bench"]  # type: ignore[union-attr]
+    [action] = [a for a in bench._actions if a.dest == "profile"]
+    assert action.choices == get_args(Kind)
