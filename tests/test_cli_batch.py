@@ -21,21 +21,11 @@ import pytest
 
 from ailib_sc.testing import FakeProviderServer
 
+from ._raw_clients import USAGE
+
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-batch-SECRET-0123456789"
-USAGE = {
-    "prompt_tokens": 19,
-    "completion_tokens": 10,
-    "total_tokens": 29,
-    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 0,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-}
 
 
 def _env(server: FakeProviderServer, **extra: str) -> dict[str, str]:

@@ -422,12 +422,16 @@ async def test_run_benchmark_stop_returns_the_finished_points(
 
 
 def test_the_profile_choices_are_the_engines() -> None:
-    """The parser lists the kinds without importing the engine (``--help``
-    stays light); this keeps the two lists one."""
+    """The parser lists the kinds (and the throughput default it sizes the
+    pool by) without importing the engine (``--help`` stays light); this keeps
+    the two copies one."""
     from typing import get_args
 
+    from ailib_sc._cli import _bench_parser
     from ailib_sc._cli._parser import build_parser
-    from ailib_sc.bench._profile import Kind
+    from ailib_sc.bench._profile import DEFAULT_THROUGHPUT_CONCURRENCY, Kind
+
+    assert _bench_parser._THROUGHPUT == DEFAULT_THROUGHPUT_CONCURRENCY
 
     bench = build_parser()._subparsers._group_actions[0].choices["bench"]  # type: ignore[union-attr]
     [action] = [a for a in bench._actions if a.dest == "profile"]

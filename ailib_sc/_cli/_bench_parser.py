@@ -50,7 +50,8 @@ latency percentiles against throughput in --plot (pip install
 'ailib_sc[plot]'). Failed requests are counted, not fatal (exit 0); a refused
 key stops the run (exit 3), and so does a connection refused before any
 request got an answer (exit 1). SIGINT or SIGTERM stops the run, writes the
-points that finished to --out, prints their table, and exits 130.
+points that finished and the one it cut short to --out, prints their table,
+and exits 130.
 """
 
 
