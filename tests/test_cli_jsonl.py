@@ -104,7 +104,7 @@ def test_a_line_naming_a_provider_takes_its_model_not_the_default() -> None:
         ),
         (
             b'{"prompt": "x", "bogus": 1, "also": 2}',
-            "line 4: unknown field 'also', 'bogus'; a request line takes id, prompt or "
+            "line 4: unknown field 'also', 'bogus'; a request takes id, prompt or "
             "messages, model, provider, and ChatCompletionRequest fields (temperature, "
             "max_tokens, ...)",
         ),

@@ -26,6 +26,7 @@ LAYERS = {
     "_policy": 0,
     "_tasks": 0,
     "_chunks": 0,
+    "_rows": 0,
     "_wire": 1,
     "_sse": 1,
     "_transport": 2,
@@ -62,6 +63,7 @@ SANS_IO = {
     "_errors",
     "_chunks",
     "_policy",
+    "_rows",
 }
 TRANSPORT_ONLY = {"httpcore", "h2", "hpack"}
 

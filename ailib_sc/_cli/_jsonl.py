@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .._errors import AiLibError, InvalidRequestError
-from .._types import ChatCompletionRequest, Message
+from .._errors import InvalidRequestError
+from .._rows import ParsedRow, error_record, parse_value
 from ._common import CliFailure, ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
+    from .._errors import AiLibError
     from .._types import ChatCompletionResponse
 
 __all__ = [
@@ -157,100 +158,21 @@ def scan_input(source: BinaryIO, done: IdSet, name: str) -> InputScan:
     return InputScan(lines=lines, pending=pending)
 
 
-_REQUEST_FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
-_LINE_FIELDS = _REQUEST_FIELDS | {"id", "prompt", "provider"}
+ParsedLine = ParsedRow
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedLine:
-    """A request to send (``provider`` None: the flags' own), or ``error``."""
-
-    request: ChatCompletionRequest | None = None
-    provider: str | None = None
-    error: AiLibError | None = None
-
-
-def _bad(lineno: int, problem: str) -> ParsedLine:
-    err = InvalidRequestError(f"line {lineno}: {problem}", attempts=0)
-    return ParsedLine(error=err)
-
-
-def _messages(value: Any, lineno: int) -> list[Message] | ParsedLine:
-    if not isinstance(value, list) or not value:
-        return _bad(lineno, "messages must be a non-empty list of message objects")
-    try:
-        return msgspec.convert(value, list[Message])
-    except msgspec.ValidationError as exc:
-        return _bad(lineno, f"messages: {exc}".replace("`$", "`messages"))
-
-
-def _prompt(value: Any, lineno: int) -> list[Message] | ParsedLine:
-    if not isinstance(value, str):
-        return _bad(lineno, f"prompt must be a string, got {type(value).__name__}")
-    if not value.strip():
-        return _bad(lineno, "empty prompt; give the text to send")
-    return [Message.user(value)]
-
-
-def parse_line(raw: bytes, lineno: int, model: str) -> ParsedLine:
+def parse_line(raw: bytes, lineno: int, model: str) -> ParsedRow:
     """Turn one input line into a request, or into the error its result line
     reports; ``model`` is the default for lines that name none."""
     try:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
-        return _bad(lineno, f"not valid JSON ({exc})")
-    if isinstance(value, str):
-        found = _prompt(value, lineno)
-        if isinstance(found, ParsedLine):
-            return found
-        return ParsedLine(ChatCompletionRequest(model, found))
-    if isinstance(value, list):
-        found = _messages(value, lineno)
-        if isinstance(found, ParsedLine):
-            return found
-        return ParsedLine(ChatCompletionRequest(model, found))
-    if not isinstance(value, dict):
-        return _bad(
-            lineno,
-            "expected a prompt string, a messages list or a request object, got "
-            + {bool: "a boolean", type(None): "null"}.get(type(value), "a number"),
+        return ParsedRow(
+            error=InvalidRequestError(
+                f"line {lineno}: not valid JSON ({exc})", attempts=0
+            )
         )
-    return _parse_object(value, lineno, model)
-
-
-def _parse_object(value: dict[str, Any], lineno: int, model: str) -> ParsedLine:
-    key = value.get("id")
-    if key is not None and (isinstance(key, bool) or not isinstance(key, int | str)):
-        return _bad(lineno, "id must be a string or an integer")
-    unknown = sorted(set(value) - _LINE_FIELDS)
-    if unknown:
-        names = ", ".join(repr(k) for k in unknown)
-        return _bad(
-            lineno,
-            f"unknown field {names}; a request line takes id, prompt or messages, "
-            "model, provider, and ChatCompletionRequest fields (temperature, "
-            "max_tokens, ...)",
-        )
-    if ("prompt" in value) == ("messages" in value):
-        return _bad(lineno, "give exactly one of prompt and messages")
-    provider = value.get("provider")
-    if provider is not None and (not isinstance(provider, str) or not provider):
-        return _bad(lineno, "provider must be a provider name such as 'anthropic'")
-    if "prompt" in value:
-        messages = _prompt(value["prompt"], lineno)
-    else:
-        messages = _messages(value["messages"], lineno)
-    if isinstance(messages, ParsedLine):
-        return messages
-    # A line that names another provider takes that provider's model, not --model.
-    body = {k: v for k, v in value.items() if k in _REQUEST_FIELDS}
-    body.setdefault("model", "auto" if provider is not None else model)
-    body["messages"] = []
-    try:
-        request = msgspec.convert(body, ChatCompletionRequest)
-    except msgspec.ValidationError as exc:
-        return _bad(lineno, str(exc).replace("`$.", "`"))
-    return ParsedLine(msgspec.structs.replace(request, messages=messages), provider)
+    return parse_value(value, f"line {lineno}", model)
 
 
 class LineEncoder:
@@ -275,19 +197,7 @@ class LineEncoder:
 
     def error(self, key: Key, err: AiLibError) -> bytes:
         return (
-            self._encoder.encode(
-                {
-                    "id": key,
-                    "ok": False,
-                    "error": {
-                        "class": type(err).__name__,
-                        "message": err.message,
-                        "status": err.status,
-                        "retryable": err.is_retryable(),
-                        "attempts": err.attempts,
-                    },
-                }
-            )
+            self._encoder.encode({"id": key, "ok": False, "error": error_record(err)})
             + b"\n"
         )
 
