@@ -110,9 +110,19 @@ class _Controller:
     """Concurrency and pacing shared by every item of one batch."""
 
     def __init__(
-        self, limiter: anyio.CapacityLimiter, *, adaptive: bool, maximum: int
+        self,
+        limiter: anyio.CapacityLimiter,
+        *,
+        adaptive: bool,
+        maximum: int,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> None:
         self.limiter = limiter
+        # A fixed start rate the caller asked for (a share of a budget split
+        # across processes); header pacing may only slow it further.
+        self.floor = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self.share = ratelimit_share
         self.adaptive = adaptive
         self.maximum = maximum
         self.limit = int(limiter.total_tokens)
@@ -120,7 +130,7 @@ class _Controller:
         self.successes = 0
         self.last_decrease = -math.inf  # clocks may start at 0 (trio MockClock)
         self.pause_until = 0.0
-        self.next_start = 0.0
+        self.last_start = -math.inf
         self.interval = 0.0
         self.rpm: int | None = None
         self.waited = 0.0
@@ -135,11 +145,15 @@ class _Controller:
 
     async def wait_turn(self) -> None:
         """Wait out a batch-wide pause and the pacing interval."""
-        if not self.adaptive:
+        if not self.adaptive and not self.floor:
             return
         now = anyio.current_time()
-        start = max(now, self.pause_until, self.next_start)
-        self.next_start = start + self.interval
+        # Spaced from the last start by the interval in force now: a pace set
+        # by the answer to the last request already spaces the next one.
+        start = max(
+            now, self.pause_until, self.last_start + max(self.interval, self.floor)
+        )
+        self.last_start = start
         self.waited += self.interval  # starts are serialised: wall time, not per task
         if start > now:
             await anyio.sleep(start - now)
@@ -164,9 +178,11 @@ class _Controller:
 
     def _pace(self) -> None:
         # x-ratelimit-limit-requests is a per-minute budget: its steady refill
-        # rate, with a 5% margin, is the fastest sustainable start rate.
+        # rate, with a 5% margin, is the fastest sustainable start rate. A
+        # batch that owns only a share of the budget (one of several processes
+        # sharing a key) paces at its share of that rate.
         if self.rpm:
-            self.interval = 1.05 * 60.0 / self.rpm
+            self.interval = 1.05 * 60.0 / (self.rpm * self.share)
 
     def statistics(
         self, requests: int, succeeded: int, failed: int, elapsed: float
@@ -275,6 +291,8 @@ async def run_batch(
     adaptive: bool,
     maximum: int,
     results: list[BatchItem | None] | None,
+    requests_per_minute: float | None = None,
+    ratelimit_share: float = 1.0,
 ) -> BatchResults:
     """Run ``requests`` and return one result per input, in order."""
     items = list(requests)  # AiClient checked 1 <= concurrency <= maximum
@@ -283,7 +301,13 @@ async def run_batch(
     if results is not None:
         results[:] = [None] * len(items)
     limiter = anyio.CapacityLimiter(concurrency)
-    ctrl = _Controller(limiter, adaptive=adaptive, maximum=maximum)
+    ctrl = _Controller(
+        limiter,
+        adaptive=adaptive,
+        maximum=maximum,
+        requests_per_minute=requests_per_minute,
+        ratelimit_share=ratelimit_share,
+    )
     indices = iter(range(len(items)))
     started = anyio.current_time()
 
@@ -333,13 +357,19 @@ class BatchStream:
         *,
         adaptive: bool = False,
         maximum: int | None = None,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> None:
         self._engine = engine
         self._requests = requests
         self._slots = concurrency if maximum is None else maximum
         self._policy = policy
         self._ctrl = _Controller(
-            anyio.CapacityLimiter(concurrency), adaptive=adaptive, maximum=self._slots
+            anyio.CapacityLimiter(concurrency),
+            adaptive=adaptive,
+            maximum=self._slots,
+            requests_per_minute=requests_per_minute,
+            ratelimit_share=ratelimit_share,
         )
         self._tg: anyio.abc.TaskGroup | None = None
         self._entered_in: anyio.TaskInfo | None = None

@@ -7,6 +7,7 @@ no call logic of its own.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from ._config import ConnectionOptions
@@ -63,6 +64,35 @@ def _concurrency(value: int | None, name: str, default: int) -> int:
             f"{name} must be an int >= 1 or None (the default, {default}), got {value!r}"
         )
     return value
+
+
+def _rate(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            "requests_per_minute must be a number > 0, or None (the default: no "
+            f"cap), got {value!r}"
+        )
+    return float(value)
+
+
+def _share(value: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= 1
+    ):
+        raise ConfigurationError(
+            "ratelimit_share must be a number in (0, 1] (the default 1: the whole "
+            f"budget the provider advertises), got {value!r}"
+        )
+    return float(value)
 
 
 def _smart_limits(initial: int | None, maximum: int | None) -> tuple[int, int]:
@@ -321,6 +351,7 @@ class AiClient:
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+        requests_per_minute: float | None = None,
     ) -> BatchResults:
         """Run many chat completions; one result per input, in input order.
 
@@ -332,6 +363,9 @@ class AiClient:
             results: a list to fill in place. On cancellation the call raises,
                 so pass one to keep what finished: its slots then hold the
                 finished results and None for the items that did not finish.
+            requests_per_minute: most request starts per minute (retries
+                included), evenly spaced; None (the default) sets no cap. Give
+                each of N processes sharing a key ``total / N``.
 
         Returns:
             :class:`BatchResults`: a ``ChatCompletionResponse`` or an
@@ -343,12 +377,14 @@ class AiClient:
 
         Raises:
             ClientStateError: the client is not open.
-            ConfigurationError: ``concurrency`` < 1.
+            ConfigurationError: ``concurrency`` < 1, or ``requests_per_minute``
+                not > 0.
         """
         from ._batch import run_batch
 
         self._engine.check_open()
         limit = _concurrency(concurrency, "concurrency", DEFAULT_BATCH_CONCURRENCY)
+        rpm = _rate(requests_per_minute)
         policy = retry if retry is not None else self._engine.retry
         return await run_batch(
             self._engine,
@@ -358,6 +394,7 @@ class AiClient:
             adaptive=False,
             maximum=limit,
             results=results,
+            requests_per_minute=rpm,
         )
 
     async def chat_completion_batch_smart(
@@ -368,6 +405,8 @@ class AiClient:
         max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> BatchResults:
         """Like :meth:`chat_completion_batch`, choosing and adapting concurrency.
 
@@ -382,14 +421,26 @@ class AiClient:
         ``results.statistics`` reports attempts, retries, throttled attempts,
         final and peak concurrency and the time spent waiting on rate limits.
 
+        Args:
+            requests_per_minute: most request starts per minute (retries
+                included), evenly spaced; None (the default) sets no cap. Give
+                each of N processes sharing a key ``total / N``.
+            ratelimit_share: the fraction (0, 1] of the provider's advertised
+                request budget (``x-ratelimit-limit-requests``) this batch may
+                pace itself to once that budget runs low; default 1. Give each of
+                N processes sharing a key ``1 / N``.
+
         Raises:
             ClientStateError: the client is not open.
-            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency.
+            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency,
+                ``requests_per_minute`` not > 0, or ``ratelimit_share`` outside
+                (0, 1].
         """
         from ._batch import SMART_POLICY, run_batch
 
         self._engine.check_open()
         initial, maximum = _smart_limits(initial_concurrency, max_concurrency)
+        rpm, share = _rate(requests_per_minute), _share(ratelimit_share)
         policy = retry if retry is not None else SMART_POLICY
         return await run_batch(
             self._engine,
@@ -399,6 +450,8 @@ class AiClient:
             adaptive=True,
             maximum=maximum,
             results=results,
+            requests_per_minute=rpm,
+            ratelimit_share=share,
         )
 
     def chat_completion_batch_stream(
@@ -408,6 +461,7 @@ class AiClient:
         *,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        requests_per_minute: float | None = None,
     ) -> BatchStream:
         """Results as they complete, for pipelines of any size::
 
@@ -415,16 +469,22 @@ class AiClient:
                 async for index, result in results: ...
 
         ``requests`` may be an async iterable and is read lazily; memory stays
-        bounded by ``concurrency`` (None: 16). See :class:`BatchStream`.
+        bounded by ``concurrency`` (None: 16). ``requests_per_minute`` caps
+        request starts as in :meth:`chat_completion_batch`. See
+        :class:`BatchStream`.
 
         Raises:
-            ConfigurationError: ``concurrency`` < 1.
+            ConfigurationError: ``concurrency`` < 1, or ``requests_per_minute``
+                not > 0.
         """
         from ._batch import BatchStream
 
         limit = _concurrency(concurrency, "concurrency", DEFAULT_BATCH_CONCURRENCY)
+        rpm = _rate(requests_per_minute)
         policy = retry if retry is not None else self._engine.retry
-        return BatchStream(self._engine, requests, limit, policy)
+        return BatchStream(
+            self._engine, requests, limit, policy, requests_per_minute=rpm
+        )
 
     def chat_completion_batch_stream_smart(
         self,
@@ -434,6 +494,8 @@ class AiClient:
         initial_concurrency: int | None = None,
         max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> BatchStream:
         """:meth:`chat_completion_batch_stream` with the smart batch's controller:
         results as they complete, concurrency adapting as in
@@ -448,17 +510,29 @@ class AiClient:
 
         Memory stays bounded by ``max_concurrency``: that many requests may be
         read from the input and waiting for a permit. ``results.statistics()``
-        reports what the stream did so far. See :class:`BatchStream`.
+        reports what the stream did so far. ``requests_per_minute`` and
+        ``ratelimit_share`` are as in :meth:`chat_completion_batch_smart`. See
+        :class:`BatchStream`.
 
         Raises:
-            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency.
+            ConfigurationError: ``initial_concurrency`` outside 1..max_concurrency,
+                ``requests_per_minute`` not > 0, or ``ratelimit_share`` outside
+                (0, 1].
         """
         from ._batch import SMART_POLICY, BatchStream
 
         initial, maximum = _smart_limits(initial_concurrency, max_concurrency)
+        rpm, share = _rate(requests_per_minute), _share(ratelimit_share)
         policy = retry if retry is not None else SMART_POLICY
         return BatchStream(
-            self._engine, requests, initial, policy, adaptive=True, maximum=maximum
+            self._engine,
+            requests,
+            initial,
+            policy,
+            adaptive=True,
+            maximum=maximum,
+            requests_per_minute=rpm,
+            ratelimit_share=share,
         )
 
 

@@ -8,6 +8,7 @@ HTTP/1.1 and h2c (a TLS server is reached by host name, which needs a thread).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import anyio
@@ -16,6 +17,7 @@ import pytest
 from ailib_sc import (
     ChatCompletionRequest,
     ChatCompletionResponse,
+    ConfigurationError,
     Message,
     PoolTimeoutError,
     RetryPolicy,
@@ -256,3 +258,90 @@ async def test_pool_timeout_is_a_virtual_deadline(
                     await client.chat_completion(REQ)
                 assert anyio.current_time() - t0 == approx_time(30.0)
                 release.set()
+
+
+def _numbered(n: int) -> list[ChatCompletionRequest]:
+    return [
+        ChatCompletionRequest(
+            model="gpt-4o-mini", messages=[Message(role=Role.USER, content=f"{i}")]
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("form", ["batch", "smart", "stream", "stream_smart"])
+async def test_requests_per_minute_spaces_starts_exactly(
+    cleartext: Served, form: str
+) -> None:
+    # 600 a minute is one start per 0.1 s: five requests, all allowed in
+    # flight at once, start at 0, 0.1, .. 0.4 s and answer at once.
+    requests = _numbered(5)
+    async with cleartext.client() as client:
+        t0 = anyio.current_time()
+        if form == "batch":
+            results = await client.chat_completion_batch(
+                requests, concurrency=5, requests_per_minute=600
+            )
+            s = results.statistics
+        elif form == "smart":
+            results = await client.chat_completion_batch_smart(
+                requests, initial_concurrency=5, requests_per_minute=600
+            )
+            s = results.statistics
+        else:
+            verb = (
+                client.chat_completion_batch_stream
+                if form == "stream"
+                else client.chat_completion_batch_stream_smart
+            )
+            kwargs = {"concurrency": 5} if form == "stream" else {}
+            async with verb(requests, requests_per_minute=600, **kwargs) as stream:
+                assert sorted([i async for i, _ in stream]) == [0, 1, 2, 3, 4]
+            s = stream.statistics()
+        took = anyio.current_time() - t0
+    assert s is not None
+    assert s.succeeded == 5
+    assert took == approx_time(0.4)
+    assert len(cleartext.server.requests) == 5
+
+
+@pytest.mark.parametrize(("share", "elapsed"), [(1.0, 3.15), (0.5, 6.3)])
+async def test_ratelimit_share_paces_at_its_share_of_the_budget(
+    share: float, elapsed: float
+) -> None:
+    # The server allows 60 a minute with a bucket of one: after the first
+    # answer x-ratelimit-remaining-requests is 0, so the smart batch paces at
+    # the refill rate with a 5% margin (1.05 s), divided by its share.
+    async with FakeProviderServer(
+        api_key=API_KEY, rate_limit_rpm=60, rate_limit_burst=1, clock=anyio.current_time
+    ) as server:
+        served = Served(server, "http1", "HTTP/1.1")
+        async with served.client() as client:
+            results = await client.chat_completion_batch_smart(
+                _numbered(4),
+                initial_concurrency=1,
+                max_concurrency=1,
+                ratelimit_share=share,
+            )
+    s = results.statistics
+    assert s is not None
+    assert (s.succeeded, s.throttled) == (4, 0)
+    assert s.elapsed == approx_time(elapsed)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"requests_per_minute": 0}, "requests_per_minute must be a number > 0"),
+        ({"requests_per_minute": float("nan")}, "requests_per_minute must be"),
+        ({"ratelimit_share": 0}, "ratelimit_share must be a number in (0, 1]"),
+        ({"ratelimit_share": 1.5}, "ratelimit_share must be a number in (0, 1]"),
+    ],
+)
+async def test_bad_rate_options_are_refused(
+    cleartext: Served, kwargs: dict[str, float], message: str
+) -> None:
+    async with cleartext.client() as client:
+        with pytest.raises(ConfigurationError, match=re.escape(message)):
+            client.chat_completion_batch_stream_smart(_numbered(1), **kwargs)
+    assert cleartext.server.requests == []

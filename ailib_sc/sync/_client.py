@@ -284,6 +284,7 @@ class AiClient:
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+        requests_per_minute: float | None = None,
     ) -> BatchResults:
         """Run many chat completions; one result per input, in input order;
         blocks until all are done.
@@ -301,6 +302,7 @@ class AiClient:
             concurrency=concurrency,
             retry=retry,
             results=results,
+            requests_per_minute=requests_per_minute,
         )
 
     def chat_completion_batch_smart(
@@ -311,6 +313,8 @@ class AiClient:
         max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         results: list[ChatCompletionResponse | AiLibError | None] | None = None,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> BatchResults:
         """Like :meth:`chat_completion_batch`, choosing and adapting concurrency
         as :meth:`ailib_sc.AiClient.chat_completion_batch_smart` (AIMD from
@@ -324,6 +328,8 @@ class AiClient:
             max_concurrency=max_concurrency,
             retry=retry,
             results=results,
+            requests_per_minute=requests_per_minute,
+            ratelimit_share=ratelimit_share,
         )
 
     def chat_completion_batch_stream(
@@ -332,6 +338,7 @@ class AiClient:
         *,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        requests_per_minute: float | None = None,
     ) -> BatchStream:
         """Results as they complete: ``with client.chat_completion_batch_stream(reqs)
         as results``, then ``for index, result in results``. ``concurrency``:
@@ -347,6 +354,7 @@ class AiClient:
             requests,
             concurrency=concurrency,
             retry=retry,
+            requests_per_minute=requests_per_minute,
         )
         return BatchStream(self._live, batch)
 
@@ -357,6 +365,8 @@ class AiClient:
         initial_concurrency: int | None = None,
         max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        requests_per_minute: float | None = None,
+        ratelimit_share: float = 1.0,
     ) -> BatchStream:
         """:meth:`chat_completion_batch_stream` with the smart batch's controller,
         as :meth:`ailib_sc.AiClient.chat_completion_batch_stream_smart`.
@@ -372,6 +382,8 @@ class AiClient:
             initial_concurrency=initial_concurrency,
             max_concurrency=max_concurrency,
             retry=retry,
+            requests_per_minute=requests_per_minute,
+            ratelimit_share=ratelimit_share,
         )
         return BatchStream(self._live, batch)
 
