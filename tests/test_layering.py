@@ -38,6 +38,7 @@ LAYERS = {
     "_quick": 6,
     "sync": 6,
     "bench": 6,
+    "ray": 7,
     "_cli": 7,
     "__main__": 7,
     "__init__": 7,

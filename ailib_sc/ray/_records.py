@@ -1,0 +1,176 @@
+"""Result records and the Arrow table of a batch's results.
+
+A *record* is one input row's outcome as plain Python values, the currency
+between the event loop, the journal and the output table::
+
+    {"ok": True, "text": .., "finish_reason": .., "usage": {..}, "error": None,
+     "stats": {..}, "response": None}
+    {"ok": False, "text": None, "finish_reason": None, "usage": None,
+     "error": {"class", "message", "status", "retryable", "attempts"},
+     "stats": None, "response": None}
+
+Every output table has the same schema (:func:`result_schema`), whatever the
+outcomes in it, so blocks from different workers concatenate and write as one
+dataset: ``id`` (the input's type, or a string content hash), then ``ok``,
+``text``, ``finish_reason``, ``usage``, ``error``, ``stats``, ``response``
+(with ``full=True``: the whole response as a JSON string), then the columns
+the caller asked to keep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+from types import NoneType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pyarrow as pa
+
+from .._rows import ROW_FIELDS, error_record
+from .._types import CallStats, ChatCompletionResponse
+
+if TYPE_CHECKING:
+    from .._errors import AiLibError
+
+__all__ = [
+    "RESULT_FIELDS",
+    "Record",
+    "error_to_record",
+    "response_to_record",
+    "result_schema",
+    "row_hash",
+    "to_table",
+]
+
+Record = dict[str, Any]
+
+USAGE_TYPE = pa.struct(
+    [
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("total_tokens", pa.int64()),
+    ]
+)
+ERROR_TYPE = pa.struct(
+    [
+        ("class", pa.string()),
+        ("message", pa.string()),
+        ("status", pa.int64()),
+        ("retryable", pa.bool_()),
+        ("attempts", pa.int64()),
+    ]
+)
+_ARROW_OF = {float: pa.float64(), int: pa.int64(), str: pa.string()}
+
+
+def _stats_type() -> pa.StructType:
+    """CallStats' fields, in order, as an Arrow struct."""
+    fields = []
+    for info in msgspec.structs.fields(CallStats):
+        (kind,) = [
+            t for t in typing.get_args(info.type) or (info.type,) if t is not NoneType
+        ]
+        fields.append((info.name, _ARROW_OF[kind]))
+    return pa.struct(fields)
+
+
+STATS_TYPE = _stats_type()
+
+#: The result columns every output row has, before any kept input columns.
+RESULT_FIELDS = (
+    "id",
+    "ok",
+    "text",
+    "finish_reason",
+    "usage",
+    "error",
+    "stats",
+    "response",
+)
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def result_schema(id_type: pa.DataType, kept: pa.Schema | None = None) -> pa.Schema:
+    """The schema of an output table: :data:`RESULT_FIELDS` then ``kept``."""
+    fields = [
+        pa.field("id", id_type),
+        pa.field("ok", pa.bool_()),
+        pa.field("text", pa.string()),
+        pa.field("finish_reason", pa.string()),
+        pa.field("usage", USAGE_TYPE),
+        pa.field("error", ERROR_TYPE),
+        pa.field("stats", STATS_TYPE),
+        pa.field("response", pa.string()),
+    ]
+    if kept is not None:
+        fields.extend(kept)
+    return pa.schema(fields)
+
+
+def response_to_record(resp: ChatCompletionResponse, *, full: bool) -> Record:
+    """An ok row's record."""
+    usage = resp.usage
+    return {
+        "ok": True,
+        "text": resp.first_text(),
+        "finish_reason": resp.choices[0].finish_reason if resp.choices else None,
+        "usage": None
+        if usage is None
+        else {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "error": None,
+        "stats": None if resp.stats is None else msgspec.structs.asdict(resp.stats),
+        "response": _ENCODER.encode(resp).decode() if full else None,
+    }
+
+
+def error_to_record(err: AiLibError) -> Record:
+    """A failed row's record."""
+    return {
+        "ok": False,
+        "text": None,
+        "finish_reason": None,
+        "usage": None,
+        "error": error_record(err),
+        "stats": None,
+        "response": None,
+    }
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """The id of a row that has none: a hash of its request fields (nulls
+    dropped), so a rerun over the same input finds the same ids."""
+    fields = {k: v for k, v in row.items() if k in ROW_FIELDS and v is not None}
+    digest = hashlib.sha256(_ENCODER.encode(_sorted(fields))).hexdigest()
+    return digest[:24]
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value) if value[k] is not None}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def to_table(
+    ids: pa.Array | list[Any],
+    id_type: pa.DataType,
+    records: list[Record],
+    kept: pa.Table | None,
+) -> pa.Table:
+    """The output table: one row per record, ``ids`` in the same order, and
+    the ``kept`` input columns."""
+    columns: dict[str, Any] = {"id": ids}
+    for name in RESULT_FIELDS[1:]:
+        columns[name] = [r[name] for r in records]
+    schema = result_schema(id_type, None if kept is None else kept.schema)
+    if kept is not None:
+        for name in kept.column_names:
+            columns[name] = kept.column(name)
+    return pa.Table.from_pydict(columns, schema=schema)
