@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .._policy import RetryPolicy
     from .._registry import Provider, ProviderConfig
 
-__all__ = ["chat_completions", "done_ids"]
+__all__ = ["chat_completions", "done_ids", "worker_kwargs"]
 
 #: Batches Ray keeps in flight per worker: while one finishes its slowest
 #: requests, the next ones keep the worker's concurrency busy.
@@ -158,6 +158,43 @@ def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool:
     return "id" in names
 
 
+def worker_kwargs(
+    provider: Provider | ProviderConfig | str,
+    model: str,
+    *,
+    options: ConnectionOptions | None,
+    num_workers: int,
+    concurrency_per_worker: int,
+    smart: bool,
+    initial_concurrency: int | None,
+    retry: RetryPolicy | None,
+    requests_per_minute: float | None,
+    full: bool,
+    keep_columns: Sequence[str],
+    journal_dir: str | None,
+    backend: str,
+) -> dict[str, Any]:
+    """Each worker's :class:`ChatWorker` arguments: the pipeline's budget
+    split evenly among ``num_workers``."""
+    return {
+        "provider": provider,
+        "model": model,
+        "options": options,
+        "concurrency": concurrency_per_worker,
+        "smart": smart,
+        "initial_concurrency": initial_concurrency,
+        "retry": retry,
+        "requests_per_minute": None
+        if requests_per_minute is None
+        else requests_per_minute / num_workers,
+        "ratelimit_share": 1.0 / num_workers,
+        "full": full,
+        "keep_columns": tuple(keep_columns),
+        "journal_dir": journal_dir,
+        "backend": backend,
+    }
+
+
 def chat_completions(
     ds: ray.data.Dataset,
     provider: Provider | ProviderConfig | str = "openai",
@@ -259,23 +296,21 @@ def chat_completions(
                 on=("id",),
                 num_partitions=max(2, num_workers),
             )
-    worker_args: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "options": options,
-        "concurrency": concurrency_per_worker,
-        "smart": smart,
-        "initial_concurrency": initial_concurrency,
-        "retry": retry,
-        "requests_per_minute": None
-        if requests_per_minute is None
-        else requests_per_minute / num_workers,
-        "ratelimit_share": 1.0 / num_workers,
-        "full": full,
-        "keep_columns": tuple(keep_columns),
-        "journal_dir": journal_dir,
-        "backend": backend,
-    }
+    worker_args = worker_kwargs(
+        provider,
+        model,
+        options=options,
+        num_workers=num_workers,
+        concurrency_per_worker=concurrency_per_worker,
+        smart=smart,
+        initial_concurrency=initial_concurrency,
+        retry=retry,
+        requests_per_minute=requests_per_minute,
+        full=full,
+        keep_columns=keep_columns,
+        journal_dir=journal_dir,
+        backend=backend,
+    )
     compute = ray.data.ActorPoolStrategy(
         size=num_workers,
         max_tasks_in_flight_per_actor=BATCHES_IN_FLIGHT,
