@@ -16,6 +16,8 @@ import glob
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -434,3 +436,61 @@ def test_rows_without_ids_resume_by_content_hash(remote: Remote, tmp_path: Any) 
     assert len(rows) == 6
     assert len({r["id"] for r in rows}) == 6
     assert prompts_sent(remote) == {f"q{i}": 1 for i in range(6)}
+
+
+# ---------------------------------------------------------------- imports
+
+
+def test_import_ailib_sc_loads_neither_ray_nor_arrow() -> None:
+    code = (
+        "import sys, ailib_sc\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('ray', 'pyarrow', 'polars', 'pandas', 'numpy') or m == 'ailib_sc.ray'))\n"
+        "import ailib_sc.ray\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, timeout=60
+    )
+    # ailib_sc.ray itself needs only pyarrow until a pipeline is built.
+    assert done.stdout.decode() == "[]\nFalse\n"
+
+
+# ---------------------------------------------------------------- CLI input
+
+
+def test_a_cli_input_file_runs_as_it_is(remote: Remote, tmp_path: Any) -> None:
+    # The three line shapes of `ailib-sc batch`, a bad line and a blank one.
+    source = tmp_path / "prompts.jsonl"
+    source.write_text(
+        '{"id": "a", "prompt": "first", "max_tokens": 5}\n'
+        '"second"\n'
+        "\n"
+        '[{"role": "user", "content": "third"}]\n'
+        "{not json\n"
+    )
+    ds = air.read_jsonl(str(source))
+    dest = str(tmp_path / "out")
+    air.chat_completions(ds, fake(remote), "gpt-4o-mini").write_json(dest)
+    rows = {r["id"]: r for r in read_output(dest)}
+    assert len(rows) == 4
+    assert rows["a"]["text"] == "echo: first"
+    by_text = {r["text"]: key for key, r in rows.items() if r["ok"]}
+    assert set(by_text) == {"echo: first", "echo: second", "echo: third"}
+    # A line without an id has the id of the same request given as columns.
+    same = ray.data.from_items([{"prompt": "second"}])
+    (col,) = air.chat_completions(same, fake(remote), "gpt-4o-mini").take_all()
+    assert col["id"] == by_text["echo: second"]
+    (bad,) = [r for r in rows.values() if not r["ok"]]
+    assert bad["error"]["class"] == "InvalidRequestError"
+    assert bad["error"]["message"].startswith("row: not valid JSON")
+    bodies = [json.loads(r.body) for r in remote.server.requests]
+    assert [
+        b.get("max_tokens") for b in bodies if b["messages"][0]["content"] == "first"
+    ] == [5]
+
+    # The rerun over the same location finds the same ids and sends nothing.
+    before = len(remote.server.requests)
+    rerun = air.chat_completions(ds, fake(remote), "gpt-4o-mini", resume_from=dest)
+    assert rerun.take_all() == []
+    assert len(remote.server.requests) == before

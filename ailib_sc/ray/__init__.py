@@ -16,6 +16,8 @@ outgrow one machine. Needs the ``ray`` extra (``pip install 'ailib_sc[ray]'``);
   closed when it ends, and one as-completed batch (plain or smart) per actor
   fed by every Ray batch in flight on it.
 - :func:`chat_completions` builds the pipeline from a dataset and options.
+- :func:`read_jsonl` reads an ``ailib-sc batch`` input file as it is (prompt
+  strings, messages lists or request objects, one per line).
 - :func:`done_ids` reads the ids an earlier run wrote, for a resume.
 
 Guarantees (see the how-to "Moving a JSONL pipeline to Ray Data"):
@@ -48,11 +50,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._pipeline import chat_completions as chat_completions
 from ._pipeline import done_ids as done_ids
+from ._pipeline import read_jsonl as read_jsonl
 from ._records import RESULT_FIELDS as RESULT_FIELDS
 from ._worker import ChatWorker as ChatWorker
 
-__all__ = ("RESULT_FIELDS", "ChatWorker", "chat_completions", "done_ids")
+__all__ = ("RESULT_FIELDS", "ChatWorker", "chat_completions", "done_ids", "read_jsonl")
 
-for _public in (ChatWorker, chat_completions, done_ids):
+for _public in (ChatWorker, chat_completions, done_ids, read_jsonl):
     _public.__module__ = __name__
 del _public

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from .._errors import ConfigurationError
 from .._rows import ROW_FIELDS
-from ._records import row_hash
+from ._input import LINE, read_rows
 from ._worker import ChatWorker
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .._policy import RetryPolicy
     from .._registry import Provider, ProviderConfig
 
-__all__ = ["chat_completions", "done_ids", "worker_kwargs"]
+__all__ = ["chat_completions", "done_ids", "read_jsonl", "worker_kwargs"]
 
 #: Batches Ray keeps in flight per worker: while one finishes its slowest
 #: requests, the next ones keep the worker's concurrency busy.
@@ -62,10 +62,35 @@ def _ids_only(batch: pa.Table) -> pa.Table:
     return batch.select(["id"])
 
 
-def _with_hash_ids(batch: pa.Table) -> pa.Table:
-    names = [n for n in batch.column_names if n in ROW_FIELDS]
-    ids = [row_hash(row) for row in batch.select(names).to_pylist()]
-    return batch.append_column("id", pa.array(ids, pa.string()))
+def _with_ids(batch: pa.Table) -> pa.Table:
+    """``batch`` with the ``id`` column the workers will give its rows (for
+    the resume's join on it)."""
+    rows, id_type = read_rows(batch, ())
+    ids = pa.array([r.key for r in rows], id_type)
+    if "id" in batch.column_names:
+        return batch.set_column(batch.column_names.index("id"), "id", ids)
+    return batch.append_column("id", ids)
+
+
+def read_jsonl(paths: str | Sequence[str], **read_text_args: Any) -> ray.data.Dataset:
+    """An ``ailib-sc batch`` input file (or files, or directories of them) as
+    a dataset of its lines, ready for :func:`chat_completions`: each line is
+    a prompt string, a messages list or a request object, exactly as the
+    command line takes them.
+
+    Args:
+        paths: as for ``ray.data.read_text``: any file system Ray reads.
+        read_text_args: more keyword arguments for ``ray.data.read_text``.
+
+    Returns:
+        A dataset with one column, ``line``; blank lines are dropped.
+    """
+    import ray.data
+
+    where = paths if isinstance(paths, str) else list(paths)
+    text = ray.data.read_text(where, drop_empty_lines=True, **read_text_args)
+    lines: ray.data.Dataset = text.rename_columns({"text": LINE})
+    return lines
 
 
 def _existing(paths: Sequence[str]) -> list[str]:
@@ -134,12 +159,22 @@ def _check_int(value: object, name: str) -> int:
 
 def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool:
     """Refuse columns that are neither request fields nor kept; True if the
-    input has an ``id`` column. (Reads the schema: for file sources, one
+    input has an ``id`` column the workers use as it is. (Reads the schema: for file sources, one
     file's worth.)"""
     schema = ds.schema()
     if schema is None:
         return True
     names = list(schema.names)
+    if LINE in names:
+        unknown = [n for n in names if n not in (LINE, "id") and n not in keep]
+        if unknown:
+            shown = ", ".join(repr(n) for n in unknown)
+            raise ConfigurationError(
+                f"input column(s) {shown} are not in keep_columns; with a 'line' "
+                "column each line holds the whole request, so other columns are "
+                "only carried to the output: pass keep_columns=[...] or drop them"
+            )
+        return False
     if "prompt" not in names and "messages" not in names:
         raise ConfigurationError(
             f"the input has no prompt or messages column (its columns: "
@@ -289,7 +324,7 @@ def chat_completions(
         done = done_ids(resume_from, retry_failed=retry_failed)
         if done is not None:
             if not has_ids:
-                ds = ds.map_batches(_with_hash_ids, batch_format="pyarrow")
+                ds = ds.map_batches(_with_ids, batch_format="pyarrow")
             ds = ds.join(
                 done,
                 join_type="left_anti",

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from .._errors import ConfigurationError, InvalidRequestError
-from .._rows import ROW_FIELDS, ParsedRow, parse_object
+from .._rows import ParsedRow, parse_object
 from ..sync._runner import Runner
+from ._input import read_rows
 from ._journal import Journal
 from ._lanes import Job, LaneOptions, Lanes, Ticket
-from ._records import error_to_record, response_to_record, row_hash, to_table
+from ._records import error_to_record, response_to_record, to_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -234,34 +235,21 @@ class ChatWorker:
                 f"map_batches (got {type(batch).__name__})"
             )
         names = batch.column_names
-        request_names = [
-            n for n in names if n in ROW_FIELDS or n not in self.keep_columns
-        ]
-        rows = batch.select(request_names).to_pylist()
-        has_ids = "id" in names
-        keys: list[Any] = []
+        rows, id_type = read_rows(batch, self.keep_columns)
         records: list[Record | None] = [None] * len(rows)
         jobs: list[tuple[str | None, Job]] = []
-        ticket = Ticket(0)
         recovered = {} if self._journal is None else self._journal.recovered
         pending: list[tuple[int, str | None, Any, ParsedRow]] = []
         for i, row in enumerate(rows):
-            row = {k: v for k, v in row.items() if v is not None}
-            key = row.get("id") if has_ids else row_hash(row)
-            keys.append(key)
-            if has_ids and key is None:
-                records[i] = error_to_record(
-                    InvalidRequestError(
-                        "row: id is null; give every row an id, or drop the id "
-                        "column to use content hashes",
-                        attempts=0,
-                    )
-                )
+            key = row.key
+            if row.problem is not None:
+                err = InvalidRequestError(f"row: {row.problem}", attempts=0)
+                records[i] = error_to_record(err)
                 continue
             if key in recovered:
                 records[i] = recovered[key]
                 continue
-            parsed = parse_object(row, "row", self.model)
+            parsed = parse_object(row.fields, "row", self.model)
             if parsed.error is not None:
                 records[i] = error_to_record(parsed.error)
                 continue
@@ -275,12 +263,12 @@ class ChatWorker:
             for (i, _, _, _), result in zip(pending, ticket.results, strict=True):
                 assert result is not None
                 records[i] = self._record(result)
-        id_type = batch.schema.field("id").type if has_ids else pa.string()
         kept = (
             batch.select([c for c in self.keep_columns if c in names])
             if self.keep_columns
             else None
         )
+        keys = [row.key for row in rows]
         return to_table(keys, id_type, records, kept)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ lifecycle

@@ -1,0 +1,108 @@
+"""Input rows of a Ray batch, and their ids.
+
+Two shapes of input:
+
+- request-object columns: ``prompt`` or ``messages``, optional ``id``,
+  ``model``, ``provider`` and ChatCompletionRequest fields; nulls (which Arrow
+  fills in for rows that lack a column) count as absent;
+- a ``line`` column holding lines of an ``ailib-sc batch`` input file as they
+  are (a prompt string, a messages list or a request object), as
+  :func:`ailib_sc.ray.read_jsonl` reads them.
+
+A row's id is its ``id``; a row without one (no ``id`` column, or a line with
+no ``id`` field) takes a hash of its request fields, the same for a line and
+for the equivalent columns, so a rerun over the same input finds the same ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pyarrow as pa
+
+from .._rows import ROW_FIELDS
+from ._records import row_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["LINE", "InputRow", "read_rows"]
+
+#: The column of raw JSONL lines.
+LINE = "line"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRow:
+    """One row: its id, and the request object to parse or the problem that
+    makes it an error row."""
+
+    key: Any
+    fields: dict[str, Any]
+    problem: str | None = None
+
+
+def _from_line(raw: Any) -> InputRow:
+    if not isinstance(raw, str):
+        return InputRow(row_hash({"line": raw}), {}, "line is null; give a JSON line")
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        return InputRow(row_hash({"line": raw}), {}, f"not valid JSON ({exc})")
+    if isinstance(value, str):
+        value = {"prompt": value}
+    elif isinstance(value, list):
+        value = {"messages": value}
+    elif not isinstance(value, dict):
+        kind = {bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        return InputRow(
+            row_hash({"line": raw}),
+            {},
+            "expected a prompt string, a messages list or a request object, "
+            f"got {kind}",
+        )
+    key = value.get("id")
+    if key is None or isinstance(key, bool) or not isinstance(key, int | str):
+        key = row_hash(value) if key is None else row_hash({"line": raw})
+    return InputRow(key, value)
+
+
+def read_rows(
+    batch: pa.Table, keep: Sequence[str]
+) -> tuple[list[InputRow], pa.DataType]:
+    """The rows of ``batch`` and the Arrow type of their ids.
+
+    With a ``line`` column, ids are int64 when every id of the batch is an
+    integer, else strings (integers written in decimal).
+    """
+    names = batch.column_names
+    if LINE in names:
+        rows = [_from_line(raw) for raw in batch.column(LINE).to_pylist()]
+        if all(type(r.key) is int for r in rows):
+            return rows, pa.int64()
+        return [
+            r if isinstance(r.key, str) else InputRow(str(r.key), r.fields, r.problem)
+            for r in rows
+        ], pa.string()
+    wanted = [n for n in names if n in ROW_FIELDS or n not in keep]
+    has_ids = "id" in names
+    rows = []
+    for found in batch.select(wanted).to_pylist():
+        fields = {k: v for k, v in found.items() if v is not None}
+        if not has_ids:
+            rows.append(InputRow(row_hash(fields), fields))
+        elif "id" not in fields:
+            rows.append(
+                InputRow(
+                    None,
+                    fields,
+                    "id is null; give every row an id, or drop the id column to "
+                    "use content hashes",
+                )
+            )
+        else:
+            rows.append(InputRow(fields["id"], fields))
+    id_type = batch.schema.field("id").type if has_ids else pa.string()
+    return rows, id_type
