@@ -494,3 +494,15 @@ def test_a_cli_input_file_runs_as_it_is(remote: Remote, tmp_path: Any) -> None:
     rerun = air.chat_completions(ds, fake(remote), "gpt-4o-mini", resume_from=dest)
     assert rerun.take_all() == []
     assert len(remote.server.requests) == before
+
+
+def test_a_foreign_column_fails_the_run_before_anything_is_sent(
+    remote: Remote, tmp_path: Any
+) -> None:
+    # read_json's schema is unknown until read, so the workers check it.
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "prompt": "x", "gold": "y"}\n')
+    ds = ray.data.read_json(str(source))
+    with pytest.raises(Exception, match=r"input column\(s\) 'gold' are neither"):
+        air.chat_completions(ds, fake(remote), "gpt-4o-mini").take_all()
+    assert remote.server.requests == []

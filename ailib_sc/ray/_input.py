@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pyarrow as pa
 
+from .._errors import ConfigurationError
 from .._rows import ROW_FIELDS
 from ._records import row_hash
 
@@ -76,6 +77,11 @@ def read_rows(
 
     With a ``line`` column, ids are int64 when every id of the batch is an
     integer, else strings (integers written in decimal).
+
+    Raises:
+        ConfigurationError: a column with values that is neither a request
+            field nor in ``keep`` (the same for every row: a pipeline to fix,
+            not a row that failed).
     """
     names = batch.column_names
     if LINE in names:
@@ -86,6 +92,21 @@ def read_rows(
             r if isinstance(r.key, str) else InputRow(str(r.key), r.fields, r.problem)
             for r in rows
         ], pa.string()
+    foreign = [
+        n
+        for n in names
+        if n not in ROW_FIELDS
+        and n not in keep
+        and batch.column(n).null_count < len(batch)
+    ]
+    if foreign:
+        shown = ", ".join(repr(n) for n in foreign)
+        raise ConfigurationError(
+            f"input column(s) {shown} are neither request fields (id, prompt, "
+            "messages, model, provider, temperature, max_tokens, ...) nor in "
+            "keep_columns; pass keep_columns=[...] to carry them to the output, "
+            "or drop them with ds.drop_columns([...])"
+        )
     wanted = [n for n in names if n in ROW_FIELDS or n not in keep]
     has_ids = "id" in names
     rows = []

@@ -157,13 +157,17 @@ def _check_int(value: object, name: str) -> int:
     return value
 
 
-def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool:
+def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool | None:
     """Refuse columns that are neither request fields nor kept; True if the
-    input has an ``id`` column the workers use as it is. (Reads the schema: for file sources, one
-    file's worth.)"""
-    schema = ds.schema()
+    input has an ``id`` column the workers use as it is (None: unknown).
+
+    Only a schema Ray already knows is checked: fetching one would run the
+    start of the pipeline (and send the requests of an earlier
+    ``chat_completions`` stage twice). Unchecked here, the workers refuse
+    the first batch with such a column, before anything is sent."""
+    schema = ds.schema(fetch_if_missing=False)
     if schema is None:
-        return True
+        return None
     names = list(schema.names)
     if LINE in names:
         unknown = [n for n in names if n not in (LINE, "id") and n not in keep]
@@ -323,7 +327,7 @@ def chat_completions(
     if resume_from is not None:
         done = done_ids(resume_from, retry_failed=retry_failed)
         if done is not None:
-            if not has_ids:
+            if has_ids is not True:
                 ds = ds.map_batches(_with_ids, batch_format="pyarrow")
             ds = ds.join(
                 done,

@@ -87,7 +87,10 @@ class ChatWorker:
     fields), ``model``, ``provider`` and any ChatCompletionRequest field
     (``temperature``, ``max_tokens``, ...). Nulls count as absent, as Arrow
     fills them for rows that lack a column. Columns named in ``keep_columns``
-    are copied to the output unchanged.
+    are copied to the output unchanged; any other column with values fails
+    the batch with ConfigurationError (a pipeline to fix, not a failed row).
+    Or a ``line`` column of ``ailib-sc batch`` input lines as they are (see
+    :func:`~ailib_sc.ray.read_jsonl`).
 
     Output: one row per input row, in input order, with the columns of
     :data:`ailib_sc.ray.RESULT_FIELDS` (``id``, ``ok``, ``text``,
@@ -221,6 +224,8 @@ class ChatWorker:
 
         Raises:
             ClientClosedError: the worker was closed.
+            ConfigurationError: a column with values that is neither a
+                request field nor in ``keep_columns``.
             TypeError: ``batch`` is not a ``pyarrow.Table`` (use
                 ``batch_format="pyarrow"``).
         """
