@@ -243,14 +243,20 @@ class Lanes:
             del self._opening[provider]
         return lane
 
-    async def run(self, jobs: list[tuple[str | None, Job]], ticket: Ticket) -> None:
-        """Send each job to its provider's lane and wait until every result of
-        ``ticket`` is in. Cancelling it leaves the jobs already sent running."""
-        for provider, job in jobs:
+    async def run(
+        self, requests: list[tuple[str | None, Any, ChatCompletionRequest]]
+    ) -> list[Result]:
+        """Send each ``(provider, id, request)`` to its provider's lane (None:
+        the worker's own) and return their results, in order, once all are
+        in. Cancelling it leaves the requests already sent running."""
+        ticket = Ticket(len(requests))
+        for slot, (provider, key, request) in enumerate(requests):
+            job = Job(ticket, slot, key, request)
             lane = await self._lane(provider)
             if isinstance(lane, AiLibError):
                 self._on_result(job, lane)
-                ticket.put(job.slot, lane)
+                ticket.put(slot, lane)
             else:
                 await lane.send.send(job)
         await ticket.done.wait()
+        return [r for r in ticket.results if r is not None]

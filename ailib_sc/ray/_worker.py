@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from .._errors import ConfigurationError, InvalidRequestError
-from .._rows import ParsedRow, parse_object
+from .._rows import parse_object
 from ..sync._runner import Runner
 from ._input import read_rows
 from ._journal import Journal
-from ._lanes import Job, LaneOptions, Lanes, Ticket
+from ._lanes import LaneOptions, Lanes
 from ._records import error_to_record, response_to_record, to_table
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .._errors import AiLibError
     from .._policy import RetryPolicy
     from .._registry import Provider, ProviderConfig
-    from .._types import ChatCompletionResponse
+    from .._types import ChatCompletionRequest, ChatCompletionResponse
+    from ._lanes import Job
     from ._records import Record
 
 __all__ = ["ChatWorker"]
@@ -242,9 +243,8 @@ class ChatWorker:
         names = batch.column_names
         rows, id_type = read_rows(batch, self.keep_columns)
         records: list[Record | None] = [None] * len(rows)
-        jobs: list[tuple[str | None, Job]] = []
         recovered = {} if self._journal is None else self._journal.recovered
-        pending: list[tuple[int, str | None, Any, ParsedRow]] = []
+        pending: list[tuple[int, str | None, Any, ChatCompletionRequest]] = []
         for i, row in enumerate(rows):
             key = row.key
             if row.problem is not None:
@@ -258,15 +258,14 @@ class ChatWorker:
             if parsed.error is not None:
                 records[i] = error_to_record(parsed.error)
                 continue
-            pending.append((i, parsed.provider, key, parsed))
+            assert parsed.request is not None
+            pending.append((i, parsed.provider, key, parsed.request))
         if pending:
-            ticket = Ticket(len(pending))
-            for slot, (_, provider, key, parsed) in enumerate(pending):
-                assert parsed.request is not None
-                jobs.append((provider, Job(ticket, slot, key, parsed.request)))
-            runner.run(self._lanes.run, jobs, ticket)
-            for (i, _, _, _), result in zip(pending, ticket.results, strict=True):
-                assert result is not None
+            results = runner.run(
+                self._lanes.run,
+                [(provider, key, request) for _, provider, key, request in pending],
+            )
+            for (i, *_), result in zip(pending, results, strict=True):
                 records[i] = self._record(result)
         kept = (
             batch.select([c for c in self.keep_columns if c in names])
