@@ -541,3 +541,48 @@ async def test_smart_retries_what_failed(
         rerun = random.Random(seed)
         assert failed == [i for i in range(1, n + 1) if rerun.random() < rate]
         assert all(x["error"]["attempts"] == 1 for x in lines if not x["ok"])
+
+
+async def test_requests_per_minute_spaces_the_starts(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    # 1,200 a minute is one start per 50 ms: five lines take at least 200 ms
+    # of the run's own wall time (unpaced, a few milliseconds).
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _prompts(src, 5)
+    async with FakeProviderServer(api_key=KEY, echo=True) as server:
+        code, stdout, _ = await _batch(
+            anyio_backend,
+            _env(server),
+            str(src),
+            "-o",
+            str(out),
+            "-c",
+            "5",
+            "--requests-per-minute",
+            "1200",
+            "--json",
+        )
+    assert code == 0
+    assert json.loads(stdout)["wall_s"] >= 0.2
+    _check_complete(out, 5)
+
+
+async def test_a_bad_requests_per_minute_is_a_usage_error(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    src = tmp_path / "in.jsonl"
+    _prompts(src, 1)
+    async with FakeProviderServer(api_key=KEY, echo=True) as server:
+        code, _, err = await _batch(
+            anyio_backend,
+            _env(server),
+            str(src),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "--requests-per-minute",
+            "0",
+        )
+        assert server.requests == []
+    assert code == 2
+    assert "--requests-per-minute: expected requests per minute > 0, got '0'" in err

@@ -155,6 +155,7 @@ def _run_batch(args: argparse.Namespace, spec: ClientSpec) -> int:
         ordered=args.ordered,
         reorder_buffer=args.reorder_buffer,
         retries=args.retries,
+        requests_per_minute=args.requests_per_minute,
     )
     if args.smart and options.concurrency > options.max_concurrency:
         raise CliFailure(

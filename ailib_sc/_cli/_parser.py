@@ -104,6 +104,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _per_minute(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected requests per minute > 0, got {text!r}"
+        )
+    return value
+
+
 def _add_globals(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     """The global flags; on a subparser with ``SUPPRESS`` defaults."""
 
@@ -281,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         default=64,
         help="--smart: upper bound (default 64)",
+    )
+    batch.add_argument(
+        "--requests-per-minute",
+        type=_per_minute,
+        metavar="N",
+        help="most request starts per minute per provider, retries included, "
+        "evenly spaced (default: no cap)",
     )
     batch.add_argument(
         "--ordered", action="store_true", help="write results in input order"

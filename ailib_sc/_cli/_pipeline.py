@@ -75,6 +75,7 @@ class BatchOptions:
     ordered: bool = False
     reorder_buffer: int | None = None
     retries: int | None = None  # None: --smart's own default (5 retries)
+    requests_per_minute: float | None = None
 
     @property
     def reorder_limit(self) -> int:
@@ -92,6 +93,7 @@ class BatchOptions:
             smart=self.smart,
             max_concurrency=self.max_concurrency,
             smart_retry=retry,
+            requests_per_minute=self.requests_per_minute,
         )
 
 

@@ -62,6 +62,7 @@ class RouteOptions:
     smart: bool
     max_concurrency: int
     smart_retry: RetryPolicy | None = None  # None: the smart batch's default
+    requests_per_minute: float | None = None
 
 
 class Taker(Protocol):
@@ -143,10 +144,13 @@ class Route:
                     ),
                     max_concurrency=options.max_concurrency,
                     retry=options.smart_retry,
+                    requests_per_minute=options.requests_per_minute,
                 )
             else:
                 results = self.client.chat_completion_batch_stream(
-                    feed, concurrency=options.concurrency
+                    feed,
+                    concurrency=options.concurrency,
+                    requests_per_minute=options.requests_per_minute,
                 )
             async with results:
                 async for index, result in results:
