@@ -50,6 +50,8 @@ nitpicky = True
 # library and third-party packages that appear in signatures therefore cannot
 # be linked; they are listed here so the nitpicky build accepts them.
 nitpick_ignore = [
+    ("py:class", "ray.data.Dataset"),
+    ("py:class", "ray.data.dataset.Dataset"),
     ("py:class", "ssl.SSLContext"),
     ("py:class", "os.PathLike"),
     ("py:class", "anyio.Event"),

@@ -46,6 +46,7 @@ HOWTOS = [
     "howto/streaming-tool-calls",
     "howto/many-streams",
     "howto/jsonl-pipeline",
+    "howto/ray-data",
     "howto/load-testing",
     "howto/sync",
     "not-supported",
@@ -68,6 +69,11 @@ PINNED = {
     "docs/howto/web-app.md": ["after shutdown: closed"],
     "docs/howto/trio-service.md": ["stopping on SIGTERM", "client: closed"],
     "docs/howto/batches.md": ["5 slots, 2 finished"],
+    "docs/howto/ray-data.md": [
+        "requests the server saw: 4",
+        "q5 False row: empty prompt; give the text to send",
+        "each answer beside its expected: True",
+    ],
 }
 
 

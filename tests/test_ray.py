@@ -28,7 +28,7 @@ import ray
 import ray.data
 
 import ailib_sc.ray as air
-from ailib_sc import ConfigurationError, Provider
+from ailib_sc import ConfigurationError, MissingApiKeyError, Provider
 from ailib_sc.ray._pipeline import worker_kwargs
 
 from .test_sync import API_KEY, Remote, remote_server
@@ -506,3 +506,49 @@ def test_a_foreign_column_fails_the_run_before_anything_is_sent(
     with pytest.raises(Exception, match=r"input column\(s\) 'gold' are neither"):
         air.chat_completions(ds, fake(remote), "gpt-4o-mini").take_all()
     assert remote.server.requests == []
+
+
+def test_resume_with_kept_columns_on_file_input(remote: Remote, tmp_path: Any) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"id": i, "prompt": f"p{i}", "gold": f"g{i}"}) + "\n"
+            for i in range(6)
+        )
+    )
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "old.json").write_text(
+        "".join(json.dumps({"id": i, "ok": True}) + "\n" for i in range(4))
+    )
+    ds = ray.data.read_json(str(source))
+    out = air.chat_completions(
+        ds, fake(remote), "gpt-4o-mini", keep_columns=["gold"], resume_from=str(dest)
+    )
+    rows = sorted(out.take_all(), key=lambda r: r["id"])
+    assert [(r["id"], r["gold"], r["text"]) for r in rows] == [
+        (4, "g4", "echo: p4"),
+        (5, "g5", "echo: p5"),
+    ]
+
+
+def test_a_refused_key_ends_the_run_and_writes_no_row(
+    remote: Remote, tmp_path: Any
+) -> None:
+    # As `ailib-sc batch` stops on a 401: the rows are not written as errors,
+    # so the rerun with the right key does them.
+    wrong = Provider.custom("fake", remote.server.base_url, api_key="sk-wrong")
+    dest = str(tmp_path / "out")
+    with pytest.raises(Exception, match="AuthenticationError"):
+        air.chat_completions(rows_of(20), wrong, "gpt-4o-mini").write_json(dest)
+    assert read_output(dest) == []
+    air.chat_completions(rows_of(20), fake(remote), "gpt-4o-mini").write_json(dest)
+    assert sorted(r["id"] for r in read_output(dest)) == list(range(20))
+
+
+def test_a_missing_key_fails_the_worker_with_that_error(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MissingApiKeyError, match="OPENAI_API_KEY"):
+        air.ChatWorker("openai", "gpt-4o-mini")

@@ -20,7 +20,7 @@ outgrow one machine. Needs the ``ray`` extra (``pip install 'ailib_sc[ray]'``);
   strings, messages lists or request objects, one per line).
 - :func:`done_ids` reads the ids an earlier run wrote, for a resume.
 
-Guarantees (see the how-to "Moving a JSONL pipeline to Ray Data"):
+Guarantees (see the how-to "Moving a JSONL pipeline from the CLI to Ray Data"):
 
 - One output row per input row. A failed request is a row (``ok`` false, with
   the error's class, message, status, retryability and attempts), never an

@@ -16,6 +16,7 @@ for the equivalent columns, so a rerun over the same input finds the same ids.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +46,20 @@ class InputRow:
     problem: str | None = None
 
 
+def _line_hash(raw: str | None) -> str:
+    """The id of a line that cannot be read as a request: a hash of the line
+    itself (prefixed so it cannot equal a request's hash)."""
+    data = b"\x00null" if raw is None else b"line\x00" + raw.encode()
+    return hashlib.sha256(data).hexdigest()[:24]
+
+
 def _from_line(raw: Any) -> InputRow:
     if not isinstance(raw, str):
-        return InputRow(row_hash({"line": raw}), {}, "line is null; give a JSON line")
+        return InputRow(_line_hash(None), {}, "line is null; give a JSON line")
     try:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
-        return InputRow(row_hash({"line": raw}), {}, f"not valid JSON ({exc})")
+        return InputRow(_line_hash(raw), {}, f"not valid JSON ({exc})")
     if isinstance(value, str):
         value = {"prompt": value}
     elif isinstance(value, list):
@@ -59,14 +67,14 @@ def _from_line(raw: Any) -> InputRow:
     elif not isinstance(value, dict):
         kind = {bool: "a boolean", type(None): "null"}.get(type(value), "a number")
         return InputRow(
-            row_hash({"line": raw}),
+            _line_hash(raw),
             {},
             "expected a prompt string, a messages list or a request object, "
             f"got {kind}",
         )
     key = value.get("id")
     if key is None or isinstance(key, bool) or not isinstance(key, int | str):
-        key = row_hash(value) if key is None else row_hash({"line": raw})
+        key = row_hash(value, every_field=True) if key is None else _line_hash(raw)
     return InputRow(key, value)
 
 
@@ -75,8 +83,9 @@ def read_rows(
 ) -> tuple[list[InputRow], pa.DataType]:
     """The rows of ``batch`` and the Arrow type of their ids.
 
-    With a ``line`` column, ids are int64 when every id of the batch is an
-    integer, else strings (integers written in decimal).
+    With a ``line`` column, ids are always strings (an integer id written in
+    decimal): lines may mix integer ids, string ids and none, and every
+    block of a dataset must give its id column one Arrow type.
 
     Raises:
         ConfigurationError: a column with values that is neither a request
@@ -86,8 +95,6 @@ def read_rows(
     names = batch.column_names
     if LINE in names:
         rows = [_from_line(raw) for raw in batch.column(LINE).to_pylist()]
-        if all(type(r.key) is int for r in rows):
-            return rows, pa.int64()
         return [
             r if isinstance(r.key, str) else InputRow(str(r.key), r.fields, r.problem)
             for r in rows

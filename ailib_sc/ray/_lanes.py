@@ -120,6 +120,11 @@ class _Lane:
         self.send: MemoryObjectSendStream[Job] = send
         self.receive = receive
 
+    def close(self) -> None:
+        """Close both ends of the channel (a lane that never ran)."""
+        self.send.close()
+        self.receive.close()
+
     async def run(
         self,
         options: LaneOptions,
@@ -181,18 +186,27 @@ class Lanes:
         self._opening: dict[str, anyio.Event] = {}
 
     async def __aenter__(self) -> Lanes:
+        # The worker's own lane opens now: a bad key or option fails the actor
+        # at start, not row by row, and with the error itself (not a group).
+        lane = _Lane(AiClient(self._provider, self._options))
         tg = anyio.create_task_group()
         await tg.__aenter__()
-        self._tg = tg
+        failed: BaseException | None = None
         try:
-            # The worker's own lane opens now: a bad key or option fails the
-            # actor at start, not row by row.
-            lane = _Lane(AiClient(self._provider, self._options))
             await tg.start(lane.run, self._lane_options, self._on_result)
         except BaseException as exc:
+            failed = exc
+            lane.close()
             tg.cancel_scope.cancel()
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        if failed is not None:
+            try:
+                await tg.__aexit__(type(failed), failed, failed.__traceback__)
+            except BaseExceptionGroup as group:
+                if failed in group.exceptions:
+                    raise failed from None
+                raise
+            raise failed
+        self._tg = tg
         self._lanes[None] = lane
         return self
 
@@ -236,7 +250,11 @@ class Lanes:
                 lane = err
             else:
                 assert self._tg is not None
-                await self._tg.start(lane.run, self._lane_options, self._on_result)
+                try:
+                    await self._tg.start(lane.run, self._lane_options, self._on_result)
+                except AiLibError as err:  # a bad option for this provider
+                    lane.close()
+                    lane = err
             self._lanes[provider] = lane
         finally:
             opened.set()
@@ -254,8 +272,10 @@ class Lanes:
             job = Job(ticket, slot, key, request)
             lane = await self._lane(provider)
             if isinstance(lane, AiLibError):
-                self._on_result(job, lane)
-                ticket.put(slot, lane)
+                # Each row its own error; nothing was sent for it.
+                err = type(lane)(lane.message, provider=lane.provider, attempts=0)
+                self._on_result(job, err)
+                ticket.put(slot, err)
             else:
                 await lane.send.send(job)
         await ticket.done.wait()

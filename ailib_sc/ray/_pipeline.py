@@ -3,6 +3,7 @@ the ids an earlier run already wrote (the resume)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ def _heads(batch: pa.Table) -> pa.Table:
             continue
         ids.append(head.id)
         oks.append(head.ok)
+    if any(type(i) is int for i in ids) and any(type(i) is str for i in ids):
+        ids = [str(i) for i in ids]  # one Arrow type; see read_rows
     return pa.table({"id": ids, "ok": pa.array(oks, pa.bool_())})
 
 
@@ -62,10 +65,10 @@ def _ids_only(batch: pa.Table) -> pa.Table:
     return batch.select(["id"])
 
 
-def _with_ids(batch: pa.Table) -> pa.Table:
+def _with_ids(batch: pa.Table, keep: Sequence[str]) -> pa.Table:
     """``batch`` with the ``id`` column the workers will give its rows (for
     the resume's join on it)."""
-    rows, id_type = read_rows(batch, ())
+    rows, id_type = read_rows(batch, keep)
     ids = pa.array([r.key for r in rows], id_type)
     if "id" in batch.column_names:
         return batch.set_column(batch.column_names.index("id"), "id", ids)
@@ -272,8 +275,7 @@ def chat_completions(
 
     Args:
         ds: the input rows.
-        provider, model, options, smart, initial_concurrency, retry, full,
-            keep_columns, journal_dir, backend: as for :class:`ChatWorker`.
+        provider, model, options, smart, initial_concurrency, retry, full, keep_columns, journal_dir, backend: as for :class:`ChatWorker`.
         num_workers: actors, each with its own client (default 1).
         concurrency_per_worker: requests in flight per actor (default 64; the
             smart batch's maximum with ``smart``).
@@ -328,7 +330,8 @@ def chat_completions(
         done = done_ids(resume_from, retry_failed=retry_failed)
         if done is not None:
             if has_ids is not True:
-                ds = ds.map_batches(_with_ids, batch_format="pyarrow")
+                with_ids = functools.partial(_with_ids, keep=tuple(keep_columns))
+                ds = ds.map_batches(with_ids, batch_format="pyarrow")
             ds = ds.join(
                 done,
                 join_type="left_anti",

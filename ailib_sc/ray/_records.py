@@ -142,10 +142,17 @@ def error_to_record(err: AiLibError) -> Record:
     }
 
 
-def row_hash(row: dict[str, Any]) -> str:
+def row_hash(row: dict[str, Any], *, every_field: bool = False) -> str:
     """The id of a row that has none: a hash of its request fields (nulls
-    dropped), so a rerun over the same input finds the same ids."""
-    fields = {k: v for k, v in row.items() if k in ROW_FIELDS and v is not None}
+    dropped), so a rerun over the same input finds the same ids. Columns that
+    are not request fields (kept columns) are left out; a JSONL line's object
+    is hashed whole (``every_field``), so a line with a stray field does not
+    share the id of the same request without it."""
+    fields = {
+        k: v
+        for k, v in row.items()
+        if (every_field or k in ROW_FIELDS) and v is not None and k != "id"
+    }
     digest = hashlib.sha256(_ENCODER.encode(_sorted(fields))).hexdigest()
     return digest[:24]
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .._errors import ConfigurationError, InvalidRequestError
+from .._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    InvalidRequestError,
+    MissingApiKeyError,
+)
 from .._rows import parse_object
+from .._types import ChatCompletionResponse
 from ..sync._runner import Runner
 from ._input import read_rows
 from ._journal import Journal
@@ -24,7 +32,7 @@ if TYPE_CHECKING:
     from .._errors import AiLibError
     from .._policy import RetryPolicy
     from .._registry import Provider, ProviderConfig
-    from .._types import ChatCompletionRequest, ChatCompletionResponse
+    from .._types import ChatCompletionRequest
     from ._lanes import Job
     from ._records import Record
 
@@ -57,7 +65,9 @@ def _was_restarted() -> bool:
         return False
     if not ray.is_initialized() or _actor_id() is None:
         return False
-    return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    with warnings.catch_warnings():  # it reads a deprecated state API
+        warnings.simplefilter("ignore")
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 class ChatWorker:
@@ -100,7 +110,8 @@ class ChatWorker:
     :class:`~ailib_sc.CallStats`), ``response`` (the whole response as JSON
     with ``full=True``, else null)) and then ``keep_columns``. A failed
     request, a bad row included, is a row with ``ok`` false, never an
-    exception that fails the Ray task.
+    exception that fails the Ray task; only failures of the whole pipeline
+    (a refused or missing key, an unreachable endpoint) end it, see below.
 
     Args:
         provider: as for :class:`~ailib_sc.AiClient` (default ``"openai"``).
@@ -156,6 +167,8 @@ class ChatWorker:
     ) -> None:
         self._runner: Runner | None = None
         self._journal: Journal | None = None
+        self._successes = 0
+        self._fatal: set[int] = set()  # id() of results that end the run
         self._lock = threading.Lock()
         if not isinstance(model, str) or not model:
             raise ConfigurationError(f"model must be a model name, got {model!r}")
@@ -207,9 +220,38 @@ class ChatWorker:
     # ------------------------------------------------------------ loop side
 
     def _on_result(self, job: Job, result: ChatCompletionResponse | AiLibError) -> None:
+        if isinstance(result, ChatCompletionResponse):
+            self._successes += 1
+        elif self._ends_run(result):
+            # Not a row's result: the rerun after the fix does the row. Decided
+            # here, once, in the loop thread; __call__ raises it.
+            self._fatal.add(id(result))
+            return
         journal = self._journal
         if journal is not None:
             journal.write(job.key, self._record(result))
+
+    def _take_fatal(
+        self, results: list[ChatCompletionResponse | AiLibError]
+    ) -> AiLibError | None:
+        """The first of ``results`` that ends the run, forgetting all of them
+        (in the loop thread, where they were marked)."""
+        found = None
+        for result in results:
+            if id(result) in self._fatal and not isinstance(
+                result, ChatCompletionResponse
+            ):
+                self._fatal.discard(id(result))
+                found = found or result
+        return found
+
+    def _ends_run(self, err: AiLibError) -> bool:
+        """A failure of the pipeline, not of a row: a key refused or missing,
+        or an endpoint that could not be reached before any success. The
+        command line stops on the same ones."""
+        return isinstance(err, AuthenticationError | MissingApiKeyError) or (
+            isinstance(err, ConnectError) and not self._successes
+        )
 
     def _record(self, result: ChatCompletionResponse | AiLibError) -> Record:
         if isinstance(result, Exception):
@@ -227,6 +269,12 @@ class ChatWorker:
             ClientClosedError: the worker was closed.
             ConfigurationError: a column with values that is neither a
                 request field nor in ``keep_columns``.
+            AuthenticationError, MissingApiKeyError: a key was refused or is
+                missing (for the worker's provider or one a row names), and
+                ConnectError: the endpoint could not be reached before any
+                request of this worker succeeded. These end the pipeline, as
+                they stop ``ailib-sc batch``: they are not written as rows (nor
+                journaled), so the rerun after the fix sends those rows.
             TypeError: ``batch`` is not a ``pyarrow.Table`` (use
                 ``batch_format="pyarrow"``).
         """
@@ -265,6 +313,9 @@ class ChatWorker:
                 self._lanes.run,
                 [(provider, key, request) for _, provider, key, request in pending],
             )
+            fatal = runner.run_sync(self._take_fatal, results)
+            if fatal is not None:
+                raise fatal
             for (i, *_), result in zip(pending, results, strict=True):
                 records[i] = self._record(result)
         kept = (
