@@ -15,7 +15,10 @@ Conventions (the docs follow them; `tests/test_docs_examples.py` checks them):
   - a block that defines ``test_*`` functions and imports pytest is a test file:
     it runs under ``python -m pytest`` and must run each test on both backends
     (its own ``anyio_backend`` fixture);
-  - a block with none of these is plain synchronous code and runs once.
+  - a block with none of these is plain synchronous code and runs once;
+  - a block must write nothing to stderr, except one that starts Ray
+    (``ray.init(``): Ray logs there from its C++ core, so such a block is
+    only refused a Python traceback there.
 - A ```` ```text output ```` (or ```` ```console output ````, whose ``$`` lines are
   left out) block after a runnable block, before the next python block of the page,
   is what the block prints: stdout must match it, ``...`` matching anything
@@ -551,6 +554,10 @@ def test_block_runs(
     assert done.returncode == 0, f"{block.id} failed:\n{done.stdout}\n{done.stderr}"
     if block.kind == "pytest":
         _check_pytest_output(block, done.stdout)
+    elif "ray.init(" in block.code:
+        # Ray logs to stderr from Python and from its C++ core (and Ray Data
+        # prints its progress there); nothing on it may be a Python traceback.
+        assert "Traceback" not in done.stderr, f"{block.id}:\n{done.stderr}"
     else:
         assert done.stderr == "", f"{block.id} wrote to stderr:\n{done.stderr}"
     if block.expected is not None:
