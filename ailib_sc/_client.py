@@ -7,13 +7,13 @@ no call logic of its own.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from ._config import ConnectionOptions
 from ._errors import ConfigurationError
 from ._registry import Provider, ProviderConfig, lookup_provider, split_model_ref
 from ._types import ChatCompletionRequest, ClientState, Message, Role
+from ._validate import check_requests_per_minute
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Iterable, Mapping
@@ -67,19 +67,7 @@ def _concurrency(value: int | None, name: str, default: int) -> int:
 
 
 def _rate(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(
-            "requests_per_minute must be a number > 0, or None (the default: no "
-            f"cap), got {value!r}"
-        )
-    return float(value)
+    return check_requests_per_minute(value, "(the default: no cap)")
 
 
 def _share(value: float) -> float:

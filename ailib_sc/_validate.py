@@ -8,10 +8,11 @@ this is where ``temperature="hot"`` or an unknown role is caught. Only plain
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ._content import Content
-from ._errors import InvalidRequestError
+from ._errors import ConfigurationError, InvalidRequestError
 from ._types import (
     ChatCompletionRequest,
     Message,
@@ -24,7 +25,7 @@ from ._types import (
 if TYPE_CHECKING:
     from ._registry import Capabilities
 
-__all__ = ["check_capabilities", "validate_request"]
+__all__ = ["check_capabilities", "check_requests_per_minute", "validate_request"]
 
 _ROLES = frozenset(r.value for r in Role)
 _PARTS = (Content.Text, Content.Image, Content.Audio)
@@ -217,3 +218,27 @@ def check_capabilities(
                 "provider that does (if it has gained it, override the row: "
                 "config.replace(capabilities=Capabilities(...)))"
             )
+
+
+def check_requests_per_minute(value: float | None, default: str) -> float | None:
+    """A ``requests_per_minute`` option: None, or a finite number > 0.
+
+    Args:
+        default: what None means, for the message (``"(the default: no cap)"``).
+
+    Raises:
+        ConfigurationError: anything else.
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"requests_per_minute must be a number > 0, or None {default}, "
+            f"got {value!r}"
+        )
+    return float(value)

@@ -94,26 +94,22 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _positive(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = 0.0
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}")
     return value
+
+
+def _seconds(text: str) -> float:
+    return _positive(text, "seconds")
 
 
 def _per_minute(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"expected requests per minute > 0, got {text!r}"
-        )
-    return value
+    return _positive(text, "requests per minute")
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, sub: bool) -> None:

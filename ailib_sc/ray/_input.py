@@ -30,7 +30,7 @@ from ._records import row_hash
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["LINE", "InputRow", "read_rows"]
+__all__ = ["LINE", "InputRow", "foreign_columns", "read_rows"]
 
 #: The column of raw JSONL lines.
 LINE = "line"
@@ -78,6 +78,17 @@ def _from_line(raw: Any) -> InputRow:
     return InputRow(key, value)
 
 
+def foreign_columns(names: Sequence[str]) -> ConfigurationError:
+    """The error for input columns that are neither request fields nor kept."""
+    shown = ", ".join(repr(n) for n in names)
+    return ConfigurationError(
+        f"input column(s) {shown} are neither request fields (id, prompt, "
+        "messages, model, provider, temperature, max_tokens, ...) nor in "
+        "keep_columns; pass keep_columns=[...] to carry them to the output, "
+        "or drop them with ds.drop_columns([...])"
+    )
+
+
 def read_rows(
     batch: pa.Table, keep: Sequence[str]
 ) -> tuple[list[InputRow], pa.DataType]:
@@ -107,13 +118,7 @@ def read_rows(
         and batch.column(n).null_count < len(batch)
     ]
     if foreign:
-        shown = ", ".join(repr(n) for n in foreign)
-        raise ConfigurationError(
-            f"input column(s) {shown} are neither request fields (id, prompt, "
-            "messages, model, provider, temperature, max_tokens, ...) nor in "
-            "keep_columns; pass keep_columns=[...] to carry them to the output, "
-            "or drop them with ds.drop_columns([...])"
-        )
+        raise foreign_columns(foreign)
     wanted = [n for n in names if n in ROW_FIELDS or n not in keep]
     has_ids = "id" in names
     rows = []

@@ -4,7 +4,6 @@ the ids an earlier run already wrote (the resume)."""
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -13,7 +12,8 @@ import pyarrow.compute as pc
 
 from .._errors import ConfigurationError
 from .._rows import ROW_FIELDS
-from ._input import LINE, read_rows
+from .._validate import check_requests_per_minute
+from ._input import LINE, foreign_columns, read_rows
 from ._worker import ChatWorker
 
 if TYPE_CHECKING:
@@ -190,13 +190,7 @@ def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool | None:
         )
     unknown = [n for n in names if n not in ROW_FIELDS and n not in keep]
     if unknown:
-        shown = ", ".join(repr(n) for n in unknown)
-        raise ConfigurationError(
-            f"input column(s) {shown} are neither request fields (id, prompt, "
-            "messages, model, provider, temperature, max_tokens, ...) nor in "
-            "keep_columns; pass keep_columns=[...] to carry them to the output, "
-            "or drop them with ds.drop_columns([...])"
-        )
+        raise foreign_columns(unknown)
     return "id" in names
 
 
@@ -315,16 +309,9 @@ def chat_completions(
         if batch_size is None
         else _check_int(batch_size, "batch_size")
     )
-    if requests_per_minute is not None and (
-        isinstance(requests_per_minute, bool)
-        or not isinstance(requests_per_minute, int | float)
-        or not math.isfinite(requests_per_minute)
-        or requests_per_minute <= 0
-    ):
-        raise ConfigurationError(
-            "requests_per_minute must be a number > 0 (the whole pipeline's "
-            f"budget), or None, got {requests_per_minute!r}"
-        )
+    check_requests_per_minute(
+        requests_per_minute, "(no cap; else the whole pipeline's budget)"
+    )
     has_ids = _check_columns(ds, keep_columns)
     if resume_from is not None:
         done = done_ids(resume_from, retry_failed=retry_failed)
