@@ -41,7 +41,7 @@ from ._tasks import enter_task_group, leave_task_group
 from ._types import ChatCompletionResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import AsyncIterator, Iterable, Iterator
     from types import TracebackType
 
     from ._engine import Engine
@@ -464,43 +464,64 @@ class BatchStream:
                 self._recv.close()
 
     async def _run_items(self) -> None:
-        """Start an item task for each request of the input, one per free slot."""
+        """Run the input's requests on a pool of ``slots`` worker tasks, each
+        taking the next request once it has handed its last result over: no
+        task per item, and the input is read only as results are taken."""
         engine, policy, ctrl = self._engine, self._policy, self._ctrl
-        slots = anyio.Semaphore(self._slots)
+        requests = self._requests
+        if isinstance(requests, AsyncIterable):
+            source: AsyncIterator[ChatCompletionRequest] | None = aiter(requests)
+            items: Iterator[ChatCompletionRequest] | None = None
+        else:
+            source, items = None, iter(requests)
+        reading = anyio.Lock()  # one reader of an async input at a time
+        ended = anyio.Event()  # the input ran out or failed
 
-        async def item(i: int, request: ChatCompletionRequest) -> None:
+        def numbered(
+            request: ChatCompletionRequest,
+        ) -> tuple[int, ChatCompletionRequest]:
+            i = self.submitted  # the input's order, whatever the workers' order
+            self.submitted += 1
+            return i, request
+
+        async def take() -> tuple[int, ChatCompletionRequest] | None:
+            if ended.is_set():
+                return None
             try:
+                if items is not None:
+                    return numbered(next(items))
+                assert source is not None
+                async with reading:
+                    if ended.is_set():  # while this worker waited for the lock
+                        return None
+                    return numbered(await anext(source))
+            except (StopIteration, StopAsyncIteration):
+                ended.set()
+            except Exception as exc:  # the input failed: report it after the results
+                ended.set()
+                self._feed_error = exc
+            return None
+
+        async def worker() -> None:
+            while (taken := await take()) is not None:
+                i, request = taken
                 result = await _guarded_item(engine, i, request, policy, ctrl)
                 await self._send.send((i, result))
                 self.completed += 1
                 if isinstance(result, ChatCompletionResponse):
                     self._succeeded += 1
-            finally:
-                slots.release()
 
-        async with self._send, anyio.create_task_group() as tg:
-            try:
-                if isinstance(self._requests, AsyncIterable):
-                    source = aiter(self._requests)
-                    try:
-                        async for request in source:
-                            await slots.acquire()
-                            tg.start_soon(item, self.submitted, request)
-                            self.submitted += 1
-                    finally:
-                        # An async generator left early is closed here, not by
-                        # the garbage collector.
-                        aclose = getattr(source, "aclose", None)
-                        if aclose is not None:
-                            with anyio.CancelScope(shield=True):
-                                await aclose()
-                else:
-                    for request in self._requests:
-                        await slots.acquire()
-                        tg.start_soon(item, self.submitted, request)
-                        self.submitted += 1
-            except Exception as exc:  # the input failed: report it after the results
-                self._feed_error = exc
+        try:
+            async with self._send, anyio.create_task_group() as tg:
+                for _ in range(self._slots):
+                    tg.start_soon(worker)
+        finally:
+            # An async generator left early is closed here, not by the
+            # garbage collector.
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
 
     def __aiter__(self) -> BatchStream:
         return self
