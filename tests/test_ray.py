@@ -35,6 +35,8 @@ from .test_sync import API_KEY, Remote, remote_server
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    # Ray's note on an actor pool that got no input (a resume with nothing left).
+    pytest.mark.filterwarnings("ignore:The minimum number of concurrent actors"),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.timeout(300),
@@ -338,12 +340,13 @@ def test_a_killed_actor_is_restarted_and_its_journal_answers_the_retry(
 def test_a_killed_run_is_completed_by_the_rerun_without_a_lost_or_repeated_row(
     remote: Remote, tmp_path: Any
 ) -> None:
-    # No restarts: the kill fails the run after some blocks were written. The
-    # rerun over the same location skips the ids written there, and the
+    # No restarts: the kill fails the run after some blocks were written
+    # (every batch but the one whose request the server holds can finish).
+    # The rerun over the same location skips the ids written there, and the
     # location ends with every id exactly once.
     release = remote.event()
     remote.script(200, times=120)
-    remote.script(200, times=4, hold_until=release)
+    remote.script(200, times=1, hold_until=release)
     dest = str(tmp_path / "out")
     first = air.chat_completions(
         rows_of(400),
@@ -354,7 +357,7 @@ def test_a_killed_run_is_completed_by_the_rerun_without_a_lost_or_repeated_row(
         map_batches_args={"max_restarts": 0},
     )
     with running(lambda: first.write_json(dest)) as box:
-        remote.wait_for_requests(124)
+        remote.wait_for_requests(121)
         wait_for(lambda: lines_in(f"{dest}/*.json") > 0, "a written block")
         (pid,) = worker_pids()
         os.kill(pid, signal.SIGKILL)

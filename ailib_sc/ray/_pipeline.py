@@ -279,7 +279,10 @@ def chat_completions(
             ``1 / num_workers`` of the budget the provider advertises.
         batch_size: rows per Ray batch (None: 4 x ``concurrency_per_worker``).
             Four batches are in flight per worker, so its concurrency stays
-            busy while a batch's last requests finish.
+            busy while a batch's last requests finish. Ray runs one input
+            block as one task, its batches one after another: give the input
+            at least ``4 x num_workers`` blocks (``override_num_blocks=`` on the
+            read) or few workers have work.
         num_cpus: CPUs Ray reserves per worker (default 0.5: a worker is one
             event loop waiting on the network).
         resume_from: earlier output location(s) of this pipeline (or a
