@@ -24,7 +24,10 @@ Guarantees (see the how-to "Moving a JSONL pipeline from the CLI to Ray Data"):
 
 - One output row per input row. A failed request is a row (``ok`` false, with
   the error's class, message, status, retryability and attempts), never an
-  exception that fails the Ray task.
+  exception that fails the Ray task. What stops ``ailib-sc batch`` stops the
+  pipeline instead (a refused or missing key, an endpoint unreachable before
+  any success), without writing those rows, so the rerun after the fix does
+  them; so does an input column that is neither a request field nor kept.
 - Rate limits: ``requests_per_minute`` is split evenly among the workers;
   with ``smart=True`` each worker also paces itself to its share of the
   budget the provider advertises. There is no coordinator: a worker that
