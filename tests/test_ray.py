@@ -555,3 +555,48 @@ def test_a_missing_key_fails_the_worker_with_that_error(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(MissingApiKeyError, match="OPENAI_API_KEY"):
         air.ChatWorker("openai", "gpt-4o-mini")
+
+
+def test_read_results_skips_a_torn_line_and_keeps_the_types(
+    remote: Remote, tmp_path: Any
+) -> None:
+    dest = str(tmp_path / "out")
+    ds = ray.data.from_items(
+        [{"id": i, "prompt": f"p{i}", "gold": i} for i in range(3)]
+    )
+    air.chat_completions(
+        ds, fake(remote), "gpt-4o-mini", keep_columns=["gold"]
+    ).write_json(dest)
+    # A file cut short by a crash: its whole line counts, the torn one does not.
+    with open(os.path.join(dest, "torn.json"), "w") as f:
+        f.write(
+            '{"id": 7, "ok": false, "error": {"class": "ServerError"}, "gold": 7}\n'
+        )
+        f.write('{"id": 8, "ok": tr')
+    # What ray.data.read_json makes of it.
+    with pytest.raises(ray.exceptions.RayTaskError, match="JSONDecodeError"):
+        ray.data.read_json(dest).take_all()
+    out = air.read_results(dest)
+    rows = sorted(out.take_all(), key=lambda r: r["id"])
+    assert [(r["id"], r["ok"], r["gold"]) for r in rows] == [
+        (0, True, 0),
+        (1, True, 1),
+        (2, True, 2),
+        (7, False, 7),
+    ]
+    assert rows[0]["text"] == "echo: p0"
+    assert rows[0]["usage"] == {
+        "prompt_tokens": 19,
+        "completion_tokens": 10,
+        "total_tokens": 29,
+    }
+    assert rows[3]["error"] == {
+        "class": "ServerError",
+        "message": None,
+        "status": None,
+        "retryable": None,
+        "attempts": None,
+    }
+    assert list(rows[0])[: len(air.RESULT_FIELDS)] == list(air.RESULT_FIELDS)
+    with pytest.raises(ConfigurationError, match="no results at"):
+        air.read_results(str(tmp_path / "nowhere"))

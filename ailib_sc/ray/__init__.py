@@ -18,7 +18,8 @@ outgrow one machine. Needs the ``ray`` extra (``pip install 'ailib_sc[ray]'``);
 - :func:`chat_completions` builds the pipeline from a dataset and options.
 - :func:`read_jsonl` reads an ``ailib-sc batch`` input file as it is (prompt
   strings, messages lists or request objects, one per line).
-- :func:`done_ids` reads the ids an earlier run wrote, for a resume.
+- :func:`done_ids` reads the ids an earlier run wrote, for a resume;
+  :func:`read_results` reads its rows back, skipping a line a crash tore.
 
 Guarantees (see the how-to "Moving a JSONL pipeline from the CLI to Ray Data"):
 
@@ -54,11 +55,19 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ._pipeline import chat_completions as chat_completions
 from ._pipeline import done_ids as done_ids
 from ._pipeline import read_jsonl as read_jsonl
+from ._pipeline import read_results as read_results
 from ._records import RESULT_FIELDS as RESULT_FIELDS
 from ._worker import ChatWorker as ChatWorker
 
-__all__ = ("RESULT_FIELDS", "ChatWorker", "chat_completions", "done_ids", "read_jsonl")
+__all__ = (
+    "RESULT_FIELDS",
+    "ChatWorker",
+    "chat_completions",
+    "done_ids",
+    "read_jsonl",
+    "read_results",
+)
 
-for _public in (ChatWorker, chat_completions, done_ids, read_jsonl):
+for _public in (ChatWorker, chat_completions, done_ids, read_jsonl, read_results):
     _public.__module__ = __name__
 del _public

@@ -14,6 +14,7 @@ from .._errors import ConfigurationError
 from .._rows import ROW_FIELDS
 from .._validate import check_requests_per_minute
 from ._input import LINE, foreign_columns, read_rows
+from ._records import result_table
 from ._worker import ChatWorker
 
 if TYPE_CHECKING:
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
     from .._policy import RetryPolicy
     from .._registry import Provider, ProviderConfig
 
-__all__ = ["chat_completions", "done_ids", "read_jsonl", "worker_kwargs"]
+__all__ = [
+    "chat_completions",
+    "done_ids",
+    "read_jsonl",
+    "read_results",
+    "worker_kwargs",
+]
 
 #: Batches Ray keeps in flight per worker: while one finishes its slowest
 #: requests, the next ones keep the worker's concurrency busy.
@@ -115,6 +122,63 @@ def _existing(paths: Sequence[str]) -> list[str]:
     return found
 
 
+def _result_rows(batch: pa.Table) -> pa.Table:
+    """The whole result lines of ``batch`` (a ``text`` column of lines) as
+    result rows; torn or foreign lines are skipped."""
+    found: list[dict[str, Any]] = []
+    for line in batch.column("text").to_pylist():
+        try:
+            value = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if (
+            isinstance(value, dict)
+            and "id" in value
+            and isinstance(value.get("ok"), bool)
+        ):
+            found.append(value)
+    return result_table(found)
+
+
+def _paths(previous: str | Sequence[str]) -> list[str]:
+    return _existing([previous] if isinstance(previous, str) else list(previous))
+
+
+def read_results(
+    previous: str | Sequence[str], **read_text_args: Any
+) -> ray.data.Dataset:
+    """The result rows written by ``out.write_json(...)`` at one or more
+    locations, read line by line, so that a line torn by a crash (Ray writes
+    its files in place) is skipped instead of failing the read, as
+    ``ray.data.read_json`` would.
+
+    Args:
+        previous: output locations (any file system Ray reads); those that do
+            not exist are left out.
+        read_text_args: more keyword arguments for ``ray.data.read_text``.
+
+    Returns:
+        The rows, with the columns of :data:`RESULT_FIELDS` typed as
+        :class:`ChatWorker` writes them, then any kept columns. Ids are
+        integers when every id of a block is one, else strings.
+
+    Raises:
+        ConfigurationError: none of the locations exists.
+    """
+    import ray.data
+
+    paths = _paths(previous)
+    if not paths:
+        raise ConfigurationError(
+            f"no results at {previous!r}: give the location out.write_json wrote to"
+        )
+    text = ray.data.read_text(
+        paths, file_extensions=["json", "jsonl"], **read_text_args
+    )
+    rows: ray.data.Dataset = text.map_batches(_result_rows, batch_format="pyarrow")
+    return rows
+
+
 def done_ids(
     previous: str | Sequence[str] | ray.data.Dataset,
     *,
@@ -139,8 +203,7 @@ def done_ids(
     if isinstance(previous, ray.data.Dataset):
         heads = previous.select_columns(["id", "ok"])
     else:
-        paths = [previous] if isinstance(previous, str) else list(previous)
-        paths = _existing(paths)
+        paths = _paths(previous)
         if not paths:
             return None
         try:

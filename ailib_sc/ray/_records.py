@@ -181,3 +181,49 @@ def to_table(
         for name in kept.column_names:
             columns[name] = kept.column(name)
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _struct(value: Any, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: value.get(k) for k in fields}
+
+
+_USAGE_FIELDS = tuple(f.name for f in USAGE_TYPE)
+_ERROR_FIELDS = tuple(f.name for f in ERROR_TYPE)
+_STATS_FIELDS = tuple(f.name for f in STATS_TYPE)
+
+
+def result_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Result rows read back from JSON (ours, or the CLI's result lines) as a
+    table of :func:`result_schema`: ids int64 if every id is an integer, else
+    strings; struct fields beyond the schema's dropped; a ``response`` object
+    encoded to JSON; then the kept columns, their types inferred."""
+    ids: list[Any] = [r["id"] for r in rows]
+    if all(type(i) is int for i in ids):
+        id_type = pa.int64()
+    else:
+        id_type, ids = pa.string(), [str(i) for i in ids]
+    records = []
+    for r in rows:
+        response = r.get("response")
+        if response is not None and not isinstance(response, str):
+            response = _ENCODER.encode(response).decode()
+        records.append(
+            {
+                "ok": r["ok"],
+                "text": r.get("text"),
+                "finish_reason": r.get("finish_reason"),
+                "usage": _struct(r.get("usage"), _USAGE_FIELDS),
+                "error": _struct(r.get("error"), _ERROR_FIELDS),
+                "stats": _struct(r.get("stats"), _STATS_FIELDS),
+                "response": response,
+            }
+        )
+    names = list(dict.fromkeys(k for r in rows for k in r if k not in RESULT_FIELDS))
+    kept = (
+        pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows])
+        if names
+        else None
+    )
+    return to_table(ids, id_type, records, kept)
