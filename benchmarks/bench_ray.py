@@ -338,20 +338,34 @@ def _one_run(
     }
 
 
-def _blocks(side: str, rows: int, concurrency: int, their_batch: int) -> int:
+def _blocks(
+    side: str, rows: int, concurrency: int, their_batch: int, defaults: bool
+) -> int:
     """Input blocks for ``side``: one Ray batch each for ours (4 x C rows, so
     4 tasks, i.e. 4 batches, run at once per actor), C batches each for
-    theirs (an actor runs one block at a time, its batches concurrently)."""
-    per_block = 4 * concurrency if side == "ours" else concurrency * their_batch
+    theirs (an actor runs one block at a time, its batches concurrently).
+    With ``defaults``, theirs gets ours' layout: Ray Data's default of 4
+    batches at once per task is then all it has in flight per actor."""
+    tuned = side != "ours" and not defaults
+    per_block = concurrency * their_batch if tuned else 4 * concurrency
     return max(1, -(-rows // per_block))
 
 
 def _child(
-    rows: int, small: int, concurrency: int, their_batch: int, repeat: int
+    rows: int,
+    small: int,
+    concurrency: int,
+    their_batch: int,
+    repeat: int,
+    defaults: int = 0,
 ) -> dict[str, Any]:
     # Read by Ray Data when it plans an async UDF (in the driver): how many
     # batches of one actor task run at once, i.e. ray.data.llm's concurrency.
-    os.environ["RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY"] = str(concurrency)
+    # --their-defaults leaves it at Ray's default (4).
+    if not defaults:
+        os.environ["RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY"] = str(
+            concurrency
+        )
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -382,7 +396,7 @@ def _child(
             for n in sizes:
                 items = [{"id": i, "prompt": f"prompt number {i}"} for i in range(n)]
                 for side in builders:
-                    blocks = _blocks(side, n, concurrency, their_batch)
+                    blocks = _blocks(side, n, concurrency, their_batch, bool(defaults))
                     data[side, n] = ray.data.from_items(
                         items, override_num_blocks=blocks
                     )
@@ -481,6 +495,7 @@ def run(
     concurrency: int = 64,
     repeat: int = 1,
     their_batch: int = _THEIR_BATCH,
+    their_defaults: bool = False,
     **_: Any,
 ) -> Summary:
     """Run the benchmark in a child interpreter and print its tables; return
@@ -505,7 +520,9 @@ def run(
     args = [__file__, "--child", *map(str, (n, small, concurrency, their_batch))]
     timeout = 300 + (n + 2 * small) * repeat / 50
     r: dict[str, Any] = run_json(
-        [*args, str(repeat)], timeout=timeout, pin_client=False
+        [*args, str(repeat), str(int(their_defaults))],
+        timeout=timeout,
+        pin_client=False,
     )
     print(
         f"Ray {r['ray']}; cluster start {r['init_s']:.1f} s; idle cluster "
@@ -627,7 +644,13 @@ def main(argv: list[str] | None = None) -> int:
         default=_THEIR_BATCH,
         help=f"ray.data.llm's batch_size (default {_THEIR_BATCH})",
     )
-    parser.add_argument("--child", nargs=5, type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--their-defaults",
+        action="store_true",
+        help="ray.data.llm as it comes: Ray Data's default of 4 batches at once "
+        "per actor task (its requests go one at a time within a batch)",
+    )
+    parser.add_argument("--child", nargs=6, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(*args.child)))
@@ -638,6 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         repeat=args.repeat,
         their_batch=args.their_batch,
+        their_defaults=args.their_defaults,
     )
     return 0
 
