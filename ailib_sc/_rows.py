@@ -26,6 +26,7 @@ __all__ = [
     "REQUEST_FIELDS",
     "ROW_FIELDS",
     "ParsedRow",
+    "as_request_object",
     "error_record",
     "parse_object",
     "parse_value",
@@ -67,6 +68,22 @@ def _prompt(value: Any, where: str) -> list[Message] | ParsedRow:
     return [Message.user(value)]
 
 
+def as_request_object(value: Any) -> dict[str, Any] | str:
+    """A decoded row as a request object: a prompt string becomes
+    ``{"prompt": value}``, a messages list ``{"messages": value}``; anything
+    else but an object is the problem to report (a ``str``)."""
+    if isinstance(value, str):
+        return {"prompt": value}
+    if isinstance(value, list):
+        return {"messages": value}
+    if not isinstance(value, dict):
+        kind = {bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        return (
+            "expected a prompt string, a messages list or a request object, got " + kind
+        )
+    return value
+
+
 def parse_value(value: Any, where: str, model: str) -> ParsedRow:
     """Turn a decoded row (a prompt string, a messages list or a request
     object) into a request, or into the error its result reports.
@@ -76,23 +93,10 @@ def parse_value(value: Any, where: str, model: str) -> ParsedRow:
         where: names the row in error messages (``"line 7"``).
         model: the model for rows that name none.
     """
-    if isinstance(value, str):
-        found = _prompt(value, where)
-        if isinstance(found, ParsedRow):
-            return found
-        return ParsedRow(ChatCompletionRequest(model, found))
-    if isinstance(value, list):
-        found = _messages(value, where)
-        if isinstance(found, ParsedRow):
-            return found
-        return ParsedRow(ChatCompletionRequest(model, found))
-    if not isinstance(value, dict):
-        return _bad(
-            where,
-            "expected a prompt string, a messages list or a request object, got "
-            + {bool: "a boolean", type(None): "null"}.get(type(value), "a number"),
-        )
-    return parse_object(value, where, model)
+    found = as_request_object(value)
+    if isinstance(found, str):
+        return _bad(where, found)
+    return parse_object(found, where, model)
 
 
 def parse_object(value: dict[str, Any], where: str, model: str) -> ParsedRow:

@@ -24,7 +24,7 @@ import msgspec
 import pyarrow as pa
 
 from .._errors import ConfigurationError
-from .._rows import ROW_FIELDS
+from .._rows import ROW_FIELDS, as_request_object
 from ._records import row_hash
 
 if TYPE_CHECKING:
@@ -60,18 +60,10 @@ def _from_line(raw: Any) -> InputRow:
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         return InputRow(_line_hash(raw), {}, f"not valid JSON ({exc})")
-    if isinstance(value, str):
-        value = {"prompt": value}
-    elif isinstance(value, list):
-        value = {"messages": value}
-    elif not isinstance(value, dict):
-        kind = {bool: "a boolean", type(None): "null"}.get(type(value), "a number")
-        return InputRow(
-            _line_hash(raw),
-            {},
-            "expected a prompt string, a messages list or a request object, "
-            f"got {kind}",
-        )
+    found = as_request_object(value)
+    if isinstance(found, str):
+        return InputRow(_line_hash(raw), {}, found)
+    value = found
     key = value.get("id")
     if key is None or isinstance(key, bool) or not isinstance(key, int | str):
         key = row_hash(value, every_field=True) if key is None else _line_hash(raw)
