@@ -14,8 +14,8 @@ from .._errors import ConfigurationError
 from .._rows import ROW_FIELDS
 from .._validate import check_requests_per_minute
 from ._input import LINE, foreign_columns, read_rows
-from ._records import result_table
-from ._worker import ChatWorker
+from ._records import id_column, result_table
+from ._worker import ChatWorker, positive_int
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -59,9 +59,7 @@ def _heads(batch: pa.Table) -> pa.Table:
             continue
         ids.append(head.id)
         oks.append(head.ok)
-    if any(type(i) is int for i in ids) and any(type(i) is str for i in ids):
-        ids = [str(i) for i in ids]  # one Arrow type; see read_rows
-    return pa.table({"id": ids, "ok": pa.array(oks, pa.bool_())})
+    return pa.table({"id": id_column(ids), "ok": pa.array(oks, pa.bool_())})
 
 
 def _only_ok(batch: pa.Table) -> pa.Table:
@@ -140,8 +138,25 @@ def _result_rows(batch: pa.Table) -> pa.Table:
     return result_table(found)
 
 
-def _paths(previous: str | Sequence[str]) -> list[str]:
-    return _existing([previous] if isinstance(previous, str) else list(previous))
+def _result_lines(
+    previous: str | Sequence[str], **read_text_args: Any
+) -> ray.data.Dataset | None:
+    """The lines of the result files at ``previous`` (a ``text`` column), or
+    None if no location exists or none holds a result file yet."""
+    import ray.data
+
+    paths = _existing([previous] if isinstance(previous, str) else list(previous))
+    if not paths:
+        return None
+    try:
+        lines: ray.data.Dataset = ray.data.read_text(
+            paths, file_extensions=["json", "jsonl"], **read_text_args
+        )
+    except ValueError as exc:  # a location with no result file in it
+        if "No input files found" in str(exc) or "no files" in str(exc).lower():
+            return None
+        raise
+    return lines
 
 
 def read_results(
@@ -163,18 +178,13 @@ def read_results(
         integers when every id of a block is one, else strings.
 
     Raises:
-        ConfigurationError: none of the locations exists.
+        ConfigurationError: none of the locations exists or holds a result file.
     """
-    import ray.data
-
-    paths = _paths(previous)
-    if not paths:
+    text = _result_lines(previous, **read_text_args)
+    if text is None:
         raise ConfigurationError(
             f"no results at {previous!r}: give the location out.write_json wrote to"
         )
-    text = ray.data.read_text(
-        paths, file_extensions=["json", "jsonl"], **read_text_args
-    )
     rows: ray.data.Dataset = text.map_batches(_result_rows, batch_format="pyarrow")
     return rows
 
@@ -203,24 +213,12 @@ def done_ids(
     if isinstance(previous, ray.data.Dataset):
         heads = previous.select_columns(["id", "ok"])
     else:
-        paths = _paths(previous)
-        if not paths:
+        text = _result_lines(previous)
+        if text is None:
             return None
-        try:
-            text = ray.data.read_text(paths, file_extensions=["json", "jsonl"])
-        except ValueError as exc:  # a location with no result file in it
-            if "No input files found" in str(exc) or "no files" in str(exc).lower():
-                return None
-            raise
         heads = text.map_batches(_heads, batch_format="pyarrow")
     step = _only_ok if retry_failed else _ids_only
     return heads.map_batches(step, batch_format="pyarrow")
-
-
-def _check_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _check_columns(ds: ray.data.Dataset, keep: Sequence[str]) -> bool | None:
@@ -368,12 +366,12 @@ def chat_completions(
     """
     import ray.data
 
-    _check_int(num_workers, "num_workers")
-    _check_int(concurrency_per_worker, "concurrency_per_worker")
+    positive_int(num_workers, "num_workers")
+    positive_int(concurrency_per_worker, "concurrency_per_worker")
     size = (
         4 * concurrency_per_worker
         if batch_size is None
-        else _check_int(batch_size, "batch_size")
+        else positive_int(batch_size, "batch_size")
     )
     check_requests_per_minute(
         requests_per_minute, "(no cap; else the whole pipeline's budget)"

@@ -37,8 +37,10 @@ __all__ = [
     "RESULT_FIELDS",
     "Record",
     "error_to_record",
+    "id_column",
     "response_to_record",
     "result_schema",
+    "result_table",
     "row_hash",
     "to_table",
 ]
@@ -149,11 +151,11 @@ def row_hash(row: dict[str, Any], *, every_field: bool = False) -> str:
     is hashed whole (``every_field``), so a line with a stray field does not
     share the id of the same request without it."""
     fields = {
-        k: v
-        for k, v in row.items()
-        if (every_field or k in ROW_FIELDS) and v is not None and k != "id"
+        k: v for k, v in row.items() if (every_field or k in ROW_FIELDS) and k != "id"
     }
-    digest = hashlib.sha256(_ENCODER.encode(_sorted(fields))).hexdigest()
+    digest = hashlib.sha256(
+        _ENCODER.encode(_sorted(fields))
+    ).hexdigest()  # nulls dropped
     return digest[:24]
 
 
@@ -194,16 +196,23 @@ _ERROR_FIELDS = tuple(f.name for f in ERROR_TYPE)
 _STATS_FIELDS = tuple(f.name for f in STATS_TYPE)
 
 
+def id_column(ids: list[Any]) -> pa.Array:
+    """Ids read back from JSON as one Arrow column: int64 if every id is an
+    integer, else strings (integers in decimal), as the workers write them;
+    null-typed if there are none, which unifies with either."""
+    if not ids:
+        return pa.array([], pa.null())
+    if all(type(i) is int for i in ids):
+        return pa.array(ids, pa.int64())
+    return pa.array([str(i) for i in ids], pa.string())
+
+
 def result_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Result rows read back from JSON (ours, or the CLI's result lines) as a
-    table of :func:`result_schema`: ids int64 if every id is an integer, else
-    strings; struct fields beyond the schema's dropped; a ``response`` object
-    encoded to JSON; then the kept columns, their types inferred."""
-    ids: list[Any] = [r["id"] for r in rows]
-    if all(type(i) is int for i in ids):
-        id_type = pa.int64()
-    else:
-        id_type, ids = pa.string(), [str(i) for i in ids]
+    table of :func:`result_schema`: ids as :func:`id_column` makes them;
+    struct fields beyond the schema's dropped; a ``response`` object encoded
+    to JSON; then the kept columns, their types inferred."""
+    ids = id_column([r["id"] for r in rows])
     records = []
     for r in rows:
         response = r.get("response")
@@ -226,4 +235,4 @@ def result_table(rows: list[dict[str, Any]]) -> pa.Table:
         if names
         else None
     )
-    return to_table(ids, id_type, records, kept)
+    return to_table(ids, ids.type, records, kept)

@@ -36,12 +36,17 @@ if TYPE_CHECKING:
     from ._lanes import Job
     from ._records import Record
 
-__all__ = ["ChatWorker"]
+__all__ = ["ChatWorker", "positive_int"]
 
 log = logging.getLogger("ailib_sc.ray")
 
 
-def _positive_int(value: object, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
+    """``value`` if it is an int >= 1.
+
+    Raises:
+        ConfigurationError: naming ``name``.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
     return value
@@ -182,7 +187,7 @@ class ChatWorker:
         self.full = full
         self.keep_columns = tuple(keep_columns)
         lane_options = LaneOptions(
-            concurrency=_positive_int(concurrency, "concurrency"),
+            concurrency=positive_int(concurrency, "concurrency"),
             smart=smart,
             initial_concurrency=initial_concurrency,
             retry=retry,
