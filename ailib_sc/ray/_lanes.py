@@ -185,18 +185,35 @@ class Lanes:
         self._tg: TaskGroup | None = None
         self._opening: dict[str, anyio.Event] = {}
 
+    async def _start(
+        self,
+        tg: TaskGroup,
+        provider: Provider | ProviderConfig | str,
+        options: ConnectionOptions | None,
+    ) -> _Lane:
+        """A lane for ``provider``, running in ``tg`` once its stream is open.
+
+        Raises:
+            AiLibError: the client cannot be built or its options are bad.
+        """
+        lane = _Lane(AiClient(provider, options))
+        try:
+            await tg.start(lane.run, self._lane_options, self._on_result)
+        except BaseException:
+            lane.close()  # it never ran: nothing else closes its channel
+            raise
+        return lane
+
     async def __aenter__(self) -> Lanes:
         # The worker's own lane opens now: a bad key or option fails the actor
         # at start, not row by row, and with the error itself (not a group).
-        lane = _Lane(AiClient(self._provider, self._options))
         tg = anyio.create_task_group()
         await tg.__aenter__()
         failed: BaseException | None = None
         try:
-            await tg.start(lane.run, self._lane_options, self._on_result)
+            lane = await self._start(tg, self._provider, self._options)
         except BaseException as exc:
             failed = exc
-            lane.close()
             tg.cancel_scope.cancel()
         if failed is not None:
             try:
@@ -244,17 +261,11 @@ class Lanes:
             options = self._options
             if options is not None:
                 options = msgspec.structs.replace(options, base_url=None, api_key=None)
+            assert self._tg is not None
             try:
-                lane = _Lane(AiClient(provider, options))
+                lane = await self._start(self._tg, provider, options)
             except AiLibError as err:  # an unknown provider, a missing key
                 lane = err
-            else:
-                assert self._tg is not None
-                try:
-                    await self._tg.start(lane.run, self._lane_options, self._on_result)
-                except AiLibError as err:  # a bad option for this provider
-                    lane.close()
-                    lane = err
             self._lanes[provider] = lane
         finally:
             opened.set()
